@@ -1,0 +1,112 @@
+/**
+ * One small interface over the two engines we support with the same SQL:
+ * PGlite (PostgreSQL compiled to WASM, the embedded default, in a data folder) and
+ * PostgreSQL through `pg` (production). Repositories only see `Queryable`/`Database`.
+ */
+import { mkdirSync } from 'node:fs';
+import pg from 'pg';
+import { PGlite } from '@electric-sql/pglite';
+
+export type Row = Record<string, unknown>;
+
+export interface Queryable {
+  query<T extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+}
+
+export interface Database extends Queryable {
+  readonly engine: 'pglite' | 'postgres';
+  /** Runs `fn` in one transaction (READ COMMITTED); rolls back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Runs `fn` on one session, for session-scoped things such as advisory locks. */
+  withSession<T>(fn: (session: Queryable & { exec(sql: string): Promise<void> }) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+// int8 (counts, sums) as numbers: our counts are small. Timestamps stay Date objects.
+pg.types.setTypeParser(20, (value: string) => Number(value));
+
+export function openPostgres(connectionString: string): Database {
+  const pool = new pg.Pool({ connectionString, max: 10 });
+  // An idle client losing its server must not crash the process; the next query reconnects.
+  pool.on('error', () => undefined);
+  const db: Database = {
+    engine: 'postgres',
+    async query<T extends Row>(sql: string, params: readonly unknown[] = []) {
+      const result = await pool.query(sql, params as unknown[]);
+      return result.rows as T[];
+    },
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const tx: Queryable = {
+          async query<R extends Row>(sql: string, params: readonly unknown[] = []) {
+            return (await client.query(sql, params as unknown[])).rows as R[];
+          },
+        };
+        const value = await fn(tx);
+        await client.query('COMMIT');
+        return value;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    async withSession(fn) {
+      const client = await pool.connect();
+      try {
+        return await fn({
+          async query<R extends Row>(sql: string, params: readonly unknown[] = []) {
+            return (await client.query(sql, params as unknown[])).rows as R[];
+          },
+          async exec(sql: string) {
+            await client.query(sql);
+          },
+        });
+      } finally {
+        client.release();
+      }
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+  return db;
+}
+
+/** PGlite in `dataDir`, or in memory when `dataDir` is undefined (tests). */
+export async function openPglite(dataDir?: string): Promise<Database> {
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const lite = dataDir ? await PGlite.create(dataDir) : await PGlite.create();
+  const wrap = (q: { query: PGlite['query'] }): Queryable => ({
+    async query<T extends Row>(sql: string, params: readonly unknown[] = []) {
+      const result = await q.query<T>(sql, params as unknown[]);
+      return result.rows;
+    },
+  });
+  // One PGlite is one session, so a session advisory lock is re-entrant within the process:
+  // `withSession` callers are queued here instead.
+  let sessionQueue: Promise<unknown> = Promise.resolve();
+  return {
+    engine: 'pglite',
+    ...wrap(lite),
+    // PGlite is a single session: it queues queries and holds the session for a whole
+    // transaction, so transactions are serialised (row locks are then trivially held).
+    transaction: (fn) => lite.transaction((tx) => fn(wrap(tx))),
+    withSession(fn) {
+      const run = sessionQueue.then(() => fn({ ...wrap(lite), exec: async (sql: string) => void (await lite.exec(sql)) }));
+      sessionQueue = run.catch(() => undefined);
+      return run;
+    },
+    async close() {
+      await lite.close();
+    },
+  };
+}
+
+export async function openDatabase(options: { databaseUrl?: string; dataDir?: string }): Promise<Database> {
+  if (options.databaseUrl) return openPostgres(options.databaseUrl);
+  return openPglite(options.dataDir);
+}

@@ -1,0 +1,135 @@
+/**
+ * The permission rules, in one place (reference page: "Share a machine group" and
+ * "Update permissions based on security role"). Every route asks this module; nothing
+ * re-implements these tables.
+ *
+ * A user may act on a machine group when
+ *   - they are EnvironmentAdmin of its environment (everything), or
+ *   - their access to the group (Owner / CoOwner / User) allows the action AND one of their
+ *     environment roles grants the matching privilege (as Dataverse combines record access
+ *     with security-role privileges).
+ * A user without any access to a group cannot see it: the answer is 404, not 403.
+ */
+import type { AccessLevel, EnvironmentRole } from '../../../protocol/cloud-api.ts';
+
+export type GroupAction = 'run' | 'share' | 'addMachines' | 'removeMachines' | 'editDetails' | 'delete';
+
+export type Privilege =
+  | 'registerMachine'
+  | 'createGroup'
+  | 'runFlow'
+  | 'shareMachine'
+  | 'shareGroup'
+  | 'addMachineToGroup'
+  | 'editMachine'
+  | 'editGroup'
+  | 'deleteMachine'
+  | 'deleteGroup';
+
+/** Group-level table: Owner and Co-owner may do everything, User may only run. */
+export const GROUP_ACCESS_ALLOWS: Record<AccessLevel, readonly GroupAction[]> = {
+  Owner: ['run', 'share', 'addMachines', 'removeMachines', 'editDetails', 'delete'],
+  CoOwner: ['run', 'share', 'addMachines', 'removeMachines', 'editDetails', 'delete'],
+  User: ['run'],
+};
+
+const MACHINE_OWNER_PRIVILEGES: readonly Privilege[] = [
+  'registerMachine',
+  'createGroup',
+  'runFlow',
+  'shareMachine',
+  'shareGroup',
+  'addMachineToGroup',
+  'editMachine',
+  'editGroup',
+  'deleteMachine',
+  'deleteGroup',
+];
+
+/**
+ * Environment roles. Environment Maker has the machine owner's privileges by default, but may
+ * register machines only while registration is not restricted (see `mayRegisterMachine`).
+ */
+export const ROLE_PRIVILEGES: Record<EnvironmentRole, readonly Privilege[]> = {
+  EnvironmentAdmin: MACHINE_OWNER_PRIVILEGES,
+  EnvironmentMaker: MACHINE_OWNER_PRIVILEGES,
+  MachineOwner: MACHINE_OWNER_PRIVILEGES,
+  MachineUser: ['runFlow'],
+  MachineUserCanShare: ['runFlow', 'shareMachine', 'shareGroup'],
+};
+
+/** Which role privilege each group action needs. */
+const GROUP_ACTION_PRIVILEGE: Record<GroupAction, Privilege> = {
+  run: 'runFlow',
+  share: 'shareGroup',
+  addMachines: 'addMachineToGroup',
+  removeMachines: 'addMachineToGroup',
+  editDetails: 'editGroup',
+  delete: 'deleteGroup',
+};
+
+export interface Actor {
+  /** The caller's roles in the environment of the object at hand. */
+  roles: ReadonlySet<EnvironmentRole>;
+}
+
+export const isAdmin = (actor: Actor) => actor.roles.has('EnvironmentAdmin');
+
+export function hasPrivilege(actor: Actor, privilege: Privilege): boolean {
+  for (const role of actor.roles) if (ROLE_PRIVILEGES[role].includes(privilege)) return true;
+  return false;
+}
+
+export type Decision = 'allow' | 'forbidden' | 'hidden';
+
+/** `access` is the caller's own access to the group (null: none). */
+export function decideGroupAction(actor: Actor, access: AccessLevel | null, action: GroupAction): Decision {
+  if (isAdmin(actor)) return 'allow';
+  if (access === null) return 'hidden';
+  if (!GROUP_ACCESS_ALLOWS[access].includes(action)) return 'forbidden';
+  return hasPrivilege(actor, GROUP_ACTION_PRIVILEGE[action]) ? 'allow' : 'forbidden';
+}
+
+export function canSeeGroup(actor: Actor, access: AccessLevel | null): boolean {
+  return isAdmin(actor) || access !== null;
+}
+
+/** What the caller may do with a group, for lists and for the app to hide what is not allowed. */
+export function allowedGroupActions(actor: Actor, access: AccessLevel | null): GroupAction[] {
+  return (Object.keys(GROUP_ACTION_PRIVILEGE) as GroupAction[]).filter(
+    (action) => decideGroupAction(actor, access, action) === 'allow',
+  );
+}
+
+export function mayCreateGroup(actor: Actor): boolean {
+  return hasPrivilege(actor, 'createGroup');
+}
+
+export function mayRegisterMachine(actor: Actor, environment: { restrictMachineRegistration: boolean }): boolean {
+  if (isAdmin(actor) || actor.roles.has('MachineOwner')) return true;
+  if (environment.restrictMachineRegistration) return false;
+  return actor.roles.has('EnvironmentMaker');
+}
+
+/**
+ * Machines: their owner (with the role privilege) or an admin may edit or delete them; people
+ * with access to the machine's group see them. `ownsMachine` is false for a stranger.
+ */
+export function decideMachineAction(
+  actor: Actor,
+  relation: { ownsMachine: boolean; groupAccess: AccessLevel | null },
+  action: 'view' | 'edit' | 'delete',
+): Decision {
+  if (isAdmin(actor)) return 'allow';
+  const sees = relation.ownsMachine || relation.groupAccess !== null;
+  if (!sees) return 'hidden';
+  if (action === 'view') return 'allow';
+  if (!relation.ownsMachine) return 'forbidden';
+  return hasPrivilege(actor, action === 'edit' ? 'editMachine' : 'deleteMachine') ? 'allow' : 'forbidden';
+}
+
+/** The access a caller has to a machine, as `GET /machines` reports it. */
+export function machineAccess(relation: { ownsMachine: boolean; groupAccess: AccessLevel | null }): AccessLevel | null {
+  if (relation.ownsMachine) return 'Owner';
+  return relation.groupAccess;
+}

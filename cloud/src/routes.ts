@@ -1,0 +1,9 @@
+/** Every route area under `/api/v1`, in one list. */
+import type { FastifyInstance } from 'fastify';
+import type { CloudContext } from './context.ts';
+import { healthRoutes } from './health/routes.ts';
+
+export async function registerRoutes(app: FastifyInstance, context: CloudContext): Promise<void> {
+  const areas = [healthRoutes];
+  for (const area of areas) await app.register(area, { prefix: '/api/v1', context });
+}
