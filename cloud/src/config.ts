@@ -8,6 +8,16 @@ export interface CloudConfig {
   registrationTokenDefaultSeconds: number;
   maxMachinesPerGroup: number;
   joinChallengeSeconds: number;
+  agent: {
+    /** How often agents are asked to heartbeat. */
+    heartbeatSeconds: number;
+    /** A machine is Offline this long after its last heartbeat. */
+    offlineAfterSeconds: number;
+    /** How often the presence sweeper looks for silent machines. */
+    sweepSeconds: number;
+    /** An agent must say hello this soon after connecting. */
+    helloTimeoutSeconds: number;
+  };
   rateLimits: {
     /** Key-bundle fetches and join attempts per group per hour. */
     groupPerHour: number;
@@ -29,6 +39,7 @@ export function defaultConfig(overrides: Partial<CloudConfig> = {}): CloudConfig
     registrationTokenDefaultSeconds: 3600,
     maxMachinesPerGroup: 50,
     joinChallengeSeconds: 120,
+    agent: { heartbeatSeconds: 10, offlineAfterSeconds: 30, sweepSeconds: 5, helloTimeoutSeconds: 10 },
     rateLimits: { groupPerHour: 100, userPerMinute: 10, signInPerAccount: 10, signInPerAddress: 50 },
     now: () => new Date(),
     ...overrides,

@@ -2,8 +2,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { CloudContext } from './context.ts';
 import { healthRoutes } from './health/routes.ts';
+import { agentRoutes } from './agent/hub.ts';
 
 export async function registerRoutes(app: FastifyInstance, context: CloudContext): Promise<void> {
-  const areas = [healthRoutes];
+  const areas = [healthRoutes, agentRoutes];
   for (const area of areas) await app.register(area, { prefix: '/api/v1', context });
 }
