@@ -16,6 +16,14 @@ import { ApiError, problemBody } from './http/problem.ts';
 import { ProblemSchema } from '../../protocol/cloud-api.ts';
 import type { CloudContext } from './context.ts';
 import { registerRoutes } from './routes.ts';
+import { AgentHub } from './agent/hub.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The app's context (database, config, services), for tests and the embedded host. */
+    cloud: CloudContext;
+  }
+}
 
 export interface AppOptions {
   db: Database;
@@ -77,7 +85,11 @@ async function app(fastify: FastifyInstance, options: AppOptions) {
     config,
     tokens,
     rateLimiter: new RateLimiter(options.db, config.now),
+    agentHub: new AgentHub({ db: options.db, config }),
   };
+  fastify.decorate('cloud', context);
+  context.agentHub.startSweeper();
+  fastify.addHook('onClose', async () => context.agentHub.close());
 
   fastify.setValidatorCompiler(TypeBoxValidatorCompiler);
   fastify.addSchema(ProblemSchema);

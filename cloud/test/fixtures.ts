@@ -48,3 +48,25 @@ export async function createUser(
   }
   return { id, email, displayName: name, token: await accessToken(db, { userId: id }) };
 }
+
+/**
+ * A registered machine row with real (throwaway) public keys, for tests that are not about
+ * registration itself; `fingerprint` is what its agent will present.
+ */
+export async function createMachineRow(
+  db: Database,
+  environmentId: string,
+  ownerId: string,
+  options: { name?: string; fingerprint?: string; groupId?: string | null } = {},
+): Promise<{ id: string; fingerprint: string; token: string }> {
+  const { generateKeyPairSync, randomBytes } = await import('node:crypto');
+  const raw = (type: 'ed25519' | 'x25519') =>
+    Buffer.from(generateKeyPairSync(type).publicKey.export({ format: 'jwk' }).x!, 'base64url').toString('base64');
+  const fingerprint = options.fingerprint ?? randomBytes(32).toString('hex');
+  const [row] = await db.query<{ id: string }>(
+    `INSERT INTO machines (environment_id, owner_id, name, signing_public_key, encryption_public_key, fingerprint_hash, group_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+    [environmentId, ownerId, options.name ?? `vm-${fingerprint.slice(0, 6)}`, raw('ed25519'), raw('x25519'), fingerprint, options.groupId ?? null],
+  );
+  return { id: row!.id, fingerprint, token: await accessToken(db, { machineId: row!.id }) };
+}

@@ -8,7 +8,7 @@
  * Later (runs issue) the dispatcher sends assignments through `send(machineId, message)`.
  */
 import websocket from '@fastify/websocket';
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import type { WebSocket } from 'ws';
 import {
   AGENT_CLOSE,
@@ -17,6 +17,8 @@ import {
   type HelloMessage,
 } from '../../../protocol/agent-messages.ts';
 import type { CloudContext } from '../context.ts';
+import type { Database } from '../db/database.ts';
+import type { CloudConfig } from '../config.ts';
 import type { MachineCaller } from '../auth/authenticate.ts';
 import { ApiError, problemBody } from '../http/problem.ts';
 import { recordAudit } from '../audit/audit.ts';
@@ -33,7 +35,7 @@ export class AgentHub {
   private readonly live = new Map<string, LiveSocket>();
   private sweeper: NodeJS.Timeout | undefined;
 
-  constructor(private readonly context: CloudContext) {}
+  constructor(private readonly context: { db: Database; config: CloudConfig }) {}
 
   isConnected(machineId: string): boolean {
     return this.live.has(machineId);
@@ -217,20 +219,10 @@ function isAlive(socket: WebSocket): Promise<boolean> {
   });
 }
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    agentHub: AgentHub;
-  }
-}
-
-/** The socket route. Registers @fastify/websocket and the hub on the app. */
+/** The socket route (the hub itself lives in the context, made by app.ts). */
 export const agentRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (app, { context }) => {
-  const hub = new AgentHub(context);
-  const root = app as FastifyInstance;
+  const hub = context.agentHub;
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
-  hub.startSweeper();
-  app.addHook('onClose', async () => hub.close());
-  if (!root.hasDecorator('agentHub')) root.decorate('agentHub', hub);
 
   app.get(
     '/agent',
