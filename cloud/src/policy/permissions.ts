@@ -133,3 +133,29 @@ export function machineAccess(relation: { ownsMachine: boolean; groupAccess: Acc
   if (relation.ownsMachine) return 'Owner';
   return relation.groupAccess;
 }
+
+// ── Environments, people and the audit trail ─────────────────────────────────────────────
+
+/** Someone with no role in an environment cannot see it (404, not 403). */
+export function canSeeEnvironment(actor: Actor): boolean {
+  return actor.roles.size > 0;
+}
+
+/** Environment settings, role assignments and the audit trail: Environment Admins only. */
+export function mayAdministerEnvironment(actor: Actor): boolean {
+  return isAdmin(actor);
+}
+
+/** Creating user accounts is a server-wide act: an admin of any environment may do it. */
+export function mayCreateUsers(actorsByEnvironment: Iterable<Actor>): boolean {
+  for (const actor of actorsByEnvironment) if (isAdmin(actor)) return true;
+  return false;
+}
+
+/**
+ * A registration token can be seen and revoked by its creator and by the environment's
+ * admins; anyone else does not see it.
+ */
+export function decideRegistrationTokenAction(actor: Actor, relation: { isCreator: boolean }): Decision {
+  return isAdmin(actor) || relation.isCreator ? 'allow' : 'hidden';
+}
