@@ -1,0 +1,438 @@
+/**
+ * The desktop API: every call the renderer may make and every event it may receive, declared
+ * ONCE here. Everything else is derived from these two maps:
+ *   - `RuntimeApi`, the type of `window.runtime` (renderer),
+ *   - the preload's exposed object and the main process's IPC handlers (Electron),
+ *   - the WebSocket bridge (browser mode) — message format below,
+ *   - `validateParams`, which main and the bridge host run on every incoming call before a
+ *     handler sees it (arguments are `unknown` until validated).
+ *
+ * Calling convention: every method takes ONE params object (or none) and returns a promise.
+ * A failed call rejects with a plain, serialisable `DesktopErrorEnvelope` `{ code, message }`
+ * (not an Error: contextBridge and JSON both drop an Error's custom fields). `code` is a cloud
+ * code from protocol/errors.ts or one of the local codes below; the renderer maps codes to
+ * sentences and never parses `message`.
+ *
+ * Secrets stay in the process that hosts the runtime core: the renderer sends a password with
+ * an action ("join this group with this password") and never reads a key or a token back.
+ *
+ * ## WebSocket bridge (browser mode)
+ * The renderer served by the local host connects to
+ *     ws://<host>/bridge?token=<per-launch token>
+ * The host refuses an upgrade without the right token (HTTP 401) or with a foreign `Origin`
+ * (HTTP 403). Then, JSON text frames:
+ *   client → host  `{ "id": 7, "method": "joinGroup", "params": { "groupId": "…", "password": "…" } }`
+ *                  (`params` may be omitted for methods without parameters; `id` is a positive
+ *                  integer chosen by the client, unique among its pending calls)
+ *   host → client  `{ "id": 7, "result": <result> }`  or  `{ "id": 7, "error": { "code", "message" } }`
+ *                  (exactly one answer per request; an unknown method → error `UnknownMethod`,
+ *                  params failing `validateParams` → error `ValidationFailed`)
+ *   host → client  `{ "event": "stateChanged", "payload": <DesktopState> }`   (pushes, no id)
+ * Every connected client receives every event; the client dispatches them to `on` listeners.
+ */
+import { Type, type Static, type TSchema } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { ERROR_STATUS, type ErrorCode } from './errors.ts';
+import { ACCESS_LEVELS, Description, DisplayName, Email, Id, ObjectName } from './api/common.ts';
+
+// Type.Enum, not Type.Union(list.map(Type.Literal)): the latter's static type is `never`.
+const AccessLevelSchema = Type.Enum(ACCESS_LEVELS);
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/** Codes that arise on the machine itself rather than on the cloud. */
+export const LOCAL_ERROR_CODES = [
+  /** The cloud cannot be reached (DNS, refused, TLS, timeout). */
+  'Unreachable',
+  /** The action needs a signed-in user. */
+  'NotSignedIn',
+  /** The action needs this machine to be registered. */
+  'NotRegistered',
+  /** The renderer called a method that does not exist. */
+  'UnknownMethod',
+  /** An IPC message came from a frame that is not the app's own page. */
+  'UntrustedSender',
+  /** Browser mode: the connection to the local host is closed. */
+  'HostUnavailable',
+] as const;
+export type LocalErrorCode = (typeof LOCAL_ERROR_CODES)[number];
+export type DesktopErrorCode = ErrorCode | LocalErrorCode;
+
+export interface DesktopErrorEnvelope {
+  code: DesktopErrorCode;
+  message: string;
+  /** Seconds to wait, for `RateLimited`. */
+  retryAfter?: number;
+}
+
+export function isDesktopErrorCode(value: unknown): value is DesktopErrorCode {
+  return (
+    typeof value === 'string' &&
+    (Object.hasOwn(ERROR_STATUS, value) || (LOCAL_ERROR_CODES as readonly string[]).includes(value))
+  );
+}
+
+export function isDesktopErrorEnvelope(value: unknown): value is DesktopErrorEnvelope {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return isDesktopErrorCode(v.code) && typeof v.message === 'string';
+}
+
+/** Turns anything thrown into an envelope; unknown failures become `InternalError`. */
+export function toErrorEnvelope(error: unknown): DesktopErrorEnvelope {
+  if (isDesktopErrorEnvelope(error)) {
+    const envelope: DesktopErrorEnvelope = { code: error.code, message: error.message };
+    if (typeof error.retryAfter === 'number') envelope.retryAfter = error.retryAfter;
+    return envelope;
+  }
+  return { code: 'InternalError', message: 'Something went wrong in Machine Runtime.' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shapes the screens show
+
+const ServerUrl = Type.String({ minLength: 8, maxLength: 2048, pattern: '^https?://' });
+/** Typed when joining: any non-empty password may be tried (a wrong one fails the key check). */
+const GroupPasswordAttempt = Type.String({ minLength: 1, maxLength: 256 });
+/** A password the user sets for a group. */
+export const NEW_GROUP_PASSWORD_MIN_LENGTH = 8;
+const NewGroupPassword = Type.String({ minLength: NEW_GROUP_PASSWORD_MIN_LENGTH, maxLength: 256 });
+const UserPasswordAttempt = Type.String({ minLength: 1, maxLength: 256 });
+const NewUserPassword = Type.String({ minLength: 8, maxLength: 256 });
+const Nothing = Type.Object({}, { additionalProperties: false });
+const Ok = Type.Object({ ok: Type.Literal(true) });
+
+/** What the machine's agent connection is doing (tray and Machine settings show it). */
+export const CONNECTION_STATES = ['NotRegistered', 'Connecting', 'Online', 'Offline'] as const;
+export type ConnectionState = (typeof CONNECTION_STATES)[number];
+
+/** Where secrets live on this machine. */
+export const SECRET_STORE_KINDS = ['keychain', 'file', 'memory'] as const;
+export type SecretStoreKind = (typeof SECRET_STORE_KINDS)[number];
+
+/** Group actions, named as the cloud's permission module names them. */
+export const GROUP_ACTIONS = ['run', 'share', 'addMachines', 'removeMachines', 'editDetails', 'delete'] as const;
+export type GroupAction = (typeof GROUP_ACTIONS)[number];
+
+export const DesktopStateSchema = Type.Object({
+  appVersion: Type.String(),
+  runtimeVersion: Type.String(),
+  secretStore: Type.Enum(SECRET_STORE_KINDS),
+  /** The server this machine talks to; prefilled on the sign-in screen. */
+  serverUrl: Type.Union([Type.String(), Type.Null()]),
+  /** This computer's host name, offered as the machine name before registration. */
+  hostName: Type.String(),
+  user: Type.Union([Type.Object({ id: Id, email: Type.String(), displayName: Type.String() }), Type.Null()]),
+  machine: Type.Union([
+    Type.Object({
+      id: Id,
+      name: Type.String(),
+      description: Type.String(),
+      environmentId: Id,
+      environmentName: Type.String(),
+    }),
+    Type.Null(),
+  ]),
+  /** The group this machine is in. */
+  group: Type.Union([Type.Object({ id: Id, name: Type.String() }), Type.Null()]),
+  connection: Type.Enum(CONNECTION_STATES),
+  /** ISO time of the last heartbeat the cloud acknowledged. */
+  lastHeartbeatAt: Type.Union([Type.String(), Type.Null()]),
+  /** Set when the cloud refused this machine as a copy of another (MachineCloned / SessionConflict). */
+  cloneWarning: Type.Union([
+    Type.Object({ code: Type.Union([Type.Literal('MachineCloned'), Type.Literal('SessionConflict')]), message: Type.String() }),
+    Type.Null(),
+  ]),
+});
+export type DesktopState = Static<typeof DesktopStateSchema>;
+
+export const EnvironmentSchema = Type.Object({
+  id: Id,
+  name: Type.String(),
+  isDefault: Type.Boolean(),
+  /** Whether the signed-in user may register a machine in it. */
+  mayRegister: Type.Boolean(),
+});
+export type DesktopEnvironment = Static<typeof EnvironmentSchema>;
+
+export const GroupSchema = Type.Object({
+  id: Id,
+  name: Type.String(),
+  description: Type.String(),
+  machineCount: Type.Integer(),
+  runningCount: Type.Integer(),
+  queuedCount: Type.Integer(),
+  /** The signed-in user's access (an environment admin without access sees null). */
+  access: Type.Union([AccessLevelSchema, Type.Null()]),
+  owner: Type.Object({ id: Id, displayName: Type.String() }),
+  /** False until the first machine joins and sets the password. */
+  hasPassword: Type.Boolean(),
+  /** What the signed-in user may do with the group; the app offers nothing else. */
+  allowedActions: Type.Array(Type.Enum(GROUP_ACTIONS)),
+});
+export type DesktopGroup = Static<typeof GroupSchema>;
+
+export const MACHINE_STATUSES = ['Online', 'Offline', 'Busy', 'Maintenance'] as const;
+export type MachineStatus = (typeof MACHINE_STATUSES)[number];
+
+export const GroupMachineSchema = Type.Object({
+  id: Id,
+  name: Type.String(),
+  description: Type.String(),
+  status: Type.Enum(MACHINE_STATUSES),
+  lastSeenAt: Type.Union([Type.String(), Type.Null()]),
+  owner: Type.Object({ id: Id, displayName: Type.String() }),
+  /** True for the machine this app runs on. */
+  isThisMachine: Type.Boolean(),
+});
+export type DesktopGroupMachine = Static<typeof GroupMachineSchema>;
+
+export const UserSummarySchema = Type.Object({ id: Id, email: Type.String(), displayName: Type.String() });
+export type DesktopUser = Static<typeof UserSummarySchema>;
+
+export const AccessEntrySchema = Type.Object({ user: UserSummarySchema, access: AccessLevelSchema });
+export type DesktopAccessEntry = Static<typeof AccessEntrySchema>;
+
+export const SharedAccessSchema = Type.Union([Type.Literal('CoOwner'), Type.Literal('User')]);
+export type SharedAccess = Static<typeof SharedAccessSchema>;
+
+export const DiagnosticCheckSchema = Type.Object({
+  id: Type.Union([Type.Literal('cloud'), Type.Literal('socket'), Type.Literal('clock'), Type.String()]),
+  /** A short human label, e.g. "Cloud reachable". */
+  name: Type.String(),
+  ok: Type.Boolean(),
+  /** One sentence: what was checked or what failed. */
+  detail: Type.String(),
+});
+export const DiagnosticsSchema = Type.Object({
+  checkedAt: Type.String(),
+  serverUrl: Type.Union([Type.String(), Type.Null()]),
+  checks: Type.Array(DiagnosticCheckSchema),
+  /** Local clock minus the cloud's, in milliseconds, when it could be measured. */
+  clockSkewMs: Type.Union([Type.Number(), Type.Null()]),
+});
+export type DesktopDiagnostics = Static<typeof DiagnosticsSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// The methods: name → { params, result }. Params are validated; results are documented.
+
+function method<P extends TSchema, R extends TSchema>(params: P, result: R, summary: string) {
+  return { params, result, summary };
+}
+
+export const DESKTOP_METHODS = {
+  getState: method(Nothing, DesktopStateSchema, 'The machine, the user and the connection, as the screens show them.'),
+  needsSetup: method(
+    Type.Object({ serverUrl: ServerUrl }, { additionalProperties: false }),
+    Type.Object({ needsSetup: Type.Boolean() }),
+    'Whether the server at this address is fresh (no administrator yet).',
+  ),
+  setupServer: method(
+    Type.Object(
+      { serverUrl: ServerUrl, email: Email, password: NewUserPassword, displayName: DisplayName },
+      { additionalProperties: false },
+    ),
+    DesktopStateSchema,
+    'Creates the first administrator of a fresh server and signs in as them.',
+  ),
+  signIn: method(
+    Type.Object({ serverUrl: ServerUrl, email: Email, password: UserPasswordAttempt }, { additionalProperties: false }),
+    DesktopStateSchema,
+    'Signs in; the refresh token stays in the secret store of the hosting process.',
+  ),
+  signOut: method(Nothing, DesktopStateSchema, 'Forgets the tokens of the signed-in user.'),
+  listEnvironments: method(Nothing, Type.Array(EnvironmentSchema), 'The environments the user belongs to.'),
+  registerMachine: method(
+    Type.Object(
+      { name: ObjectName, description: Type.Optional(Description), environmentId: Type.Optional(Id) },
+      { additionalProperties: false },
+    ),
+    DesktopStateSchema,
+    'Registers this machine (fresh key pairs, fingerprint).',
+  ),
+  reRegisterMachine: method(
+    Type.Object(
+      { name: ObjectName, description: Type.Optional(Description), environmentId: Type.Optional(Id) },
+      { additionalProperties: false },
+    ),
+    DesktopStateSchema,
+    'Registers this machine again as a new machine (fresh keys); its connections break.',
+  ),
+  updateMachine: method(
+    Type.Object({ name: ObjectName, description: Description }, { additionalProperties: false }),
+    DesktopStateSchema,
+    "Changes this machine's name and description.",
+  ),
+  listGroups: method(Nothing, Type.Array(GroupSchema), 'The machine groups the user can see.'),
+  createGroup: method(
+    Type.Object({ name: ObjectName, description: Type.Optional(Description) }, { additionalProperties: false }),
+    GroupSchema,
+    'Creates a machine group (without a password: the first machine to join sets it).',
+  ),
+  joinGroup: method(
+    Type.Object({ groupId: Id, password: GroupPasswordAttempt }, { additionalProperties: false }),
+    DesktopStateSchema,
+    'Adds this machine to the group, leaving its current group if any. For a group without a ' +
+      'password, this password becomes the group password. Key derivation runs in the host ' +
+      'process and reports `progress`.',
+  ),
+  leaveGroup: method(Nothing, DesktopStateSchema, 'This machine leaves its group and forgets the group key.'),
+  changeGroupPassword: method(
+    Type.Object({ groupId: Id, newPassword: NewGroupPassword }, { additionalProperties: false }),
+    Ok,
+    'On a member machine: re-wraps the group key under a new password.',
+  ),
+  editGroup: method(
+    Type.Object({ groupId: Id, name: ObjectName, description: Description }, { additionalProperties: false }),
+    GroupSchema,
+    "Changes a group's name and description.",
+  ),
+  deleteGroup: method(
+    Type.Object({ groupId: Id }, { additionalProperties: false }),
+    Ok,
+    'Deletes an empty group (409 GroupNotEmpty otherwise).',
+  ),
+  listGroupMachines: method(
+    Type.Object({ groupId: Id }, { additionalProperties: false }),
+    Type.Array(GroupMachineSchema),
+    'The machines of a group with their status.',
+  ),
+  removeGroupMachine: method(
+    Type.Object({ groupId: Id, machineId: Id }, { additionalProperties: false }),
+    Ok,
+    'A co-owner removes a machine from the group.',
+  ),
+  getGroupAccess: method(
+    Type.Object({ groupId: Id }, { additionalProperties: false }),
+    Type.Array(AccessEntrySchema),
+    'Who has access to the group (owner first).',
+  ),
+  searchUsers: method(
+    Type.Object({ query: Type.String({ maxLength: 254 }) }, { additionalProperties: false }),
+    Type.Array(UserSummarySchema),
+    'Users matching a name or email, for the share picker.',
+  ),
+  shareGroup: method(
+    Type.Object({ groupId: Id, userId: Id, access: SharedAccessSchema }, { additionalProperties: false }),
+    Type.Array(AccessEntrySchema),
+    'Gives a user Co-owner or User access; returns the new access list.',
+  ),
+  unshareGroup: method(
+    Type.Object({ groupId: Id, userId: Id }, { additionalProperties: false }),
+    Type.Array(AccessEntrySchema),
+    "Removes a user's access; returns the new access list.",
+  ),
+  runDiagnostics: method(Nothing, DiagnosticsSchema, 'Cloud reachable, agent socket connected, clock skew.'),
+  getLogsLocation: method(Nothing, Type.Object({ path: Type.String() }), 'The folder that holds the logs.'),
+  exportLogs: method(Nothing, Type.Object({ path: Type.String() }), 'Writes the logs into one archive; returns its path.'),
+} as const;
+
+export type DesktopMethods = typeof DESKTOP_METHODS;
+export type MethodName = keyof DesktopMethods;
+export type MethodParams<M extends MethodName> = Static<DesktopMethods[M]['params']>;
+export type MethodResult<M extends MethodName> = Static<DesktopMethods[M]['result']>;
+
+export const METHOD_NAMES = Object.keys(DESKTOP_METHODS) as MethodName[];
+
+export function isMethodName(value: unknown): value is MethodName {
+  return typeof value === 'string' && Object.hasOwn(DESKTOP_METHODS, value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The events: name → payload.
+
+export const ProgressSchema = Type.Object({
+  /** The method this progress belongs to, e.g. `joinGroup`. */
+  operation: Type.String(),
+  /** What is happening now, e.g. "Deriving the group key…". */
+  message: Type.String(),
+  /** 0..1 when known. */
+  fraction: Type.Optional(Type.Number()),
+  /** True on the last progress message of the operation. */
+  done: Type.Optional(Type.Boolean()),
+});
+export type DesktopProgress = Static<typeof ProgressSchema>;
+
+export const DESKTOP_EVENTS = {
+  /** The state changed (sign-in, registration, group, connection, heartbeat). */
+  stateChanged: DesktopStateSchema,
+  /** A long operation reports what it is doing. */
+  progress: ProgressSchema,
+} as const;
+
+export type DesktopEvents = typeof DESKTOP_EVENTS;
+export type EventName = keyof DesktopEvents;
+export type EventPayload<E extends EventName> = Static<DesktopEvents[E]>;
+
+export const EVENT_NAMES = Object.keys(DESKTOP_EVENTS) as EventName[];
+
+export function isEventName(value: unknown): value is EventName {
+  return typeof value === 'string' && Object.hasOwn(DESKTOP_EVENTS, value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The derived API of `window.runtime`.
+
+export type RuntimeMethod<M extends MethodName> =
+  [keyof MethodParams<M>] extends [never]
+    ? () => Promise<MethodResult<M>>
+    : (params: MethodParams<M>) => Promise<MethodResult<M>>;
+
+export type RuntimeApi = { readonly [M in MethodName]: RuntimeMethod<M> } & {
+  /** Subscribes to an event; returns the function that unsubscribes this listener only. */
+  readonly on: <E extends EventName>(event: E, listener: (payload: EventPayload<E>) => void) => () => void;
+};
+
+/** What hosts of the runtime core implement (Electron main, browser-mode host). */
+export type DesktopHandlers = { [M in MethodName]: (params: MethodParams<M>) => Promise<MethodResult<M>> };
+
+// ---------------------------------------------------------------------------------------------
+// Validation (hosts only: it compiles validators, which needs `new Function` — never call it
+// in the renderer, whose CSP forbids eval).
+
+const compiled = new Map<MethodName, ReturnType<typeof Compile>>();
+
+export type ParamsCheck<M extends MethodName> =
+  | { ok: true; params: MethodParams<M> }
+  | { ok: false; error: DesktopErrorEnvelope };
+
+/** Validates a call's params (`undefined` is read as `{}`), before any handler sees them. */
+export function validateParams<M extends MethodName>(name: M, params: unknown): ParamsCheck<M> {
+  let validator = compiled.get(name);
+  if (!validator) {
+    validator = Compile(DESKTOP_METHODS[name].params as TSchema);
+    compiled.set(name, validator);
+  }
+  const value = params === undefined ? {} : params;
+  if (validator.Check(value)) return { ok: true, params: value as MethodParams<M> };
+  const first = validator.Errors(value)[0];
+  const where = first?.instancePath ? ` (${first.instancePath.slice(1)})` : '';
+  return {
+    ok: false,
+    error: { code: 'ValidationFailed', message: `Invalid arguments for ${name}${where}: ${first?.message ?? 'not valid'}.` },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bridge messages (browser mode; see the header).
+
+export const BRIDGE_PATH = '/bridge';
+
+export interface BridgeRequest {
+  id: number;
+  method: MethodName;
+  params?: unknown;
+}
+export type BridgeResponse =
+  | { id: number; result: unknown; error?: undefined }
+  | { id: number; error: DesktopErrorEnvelope; result?: undefined };
+export interface BridgeEvent<E extends EventName = EventName> {
+  event: E;
+  payload: EventPayload<E>;
+}
+export type BridgeServerMessage = BridgeResponse | BridgeEvent;
+
+/** Electron IPC channel names (one per method; events share one channel). */
+export const ipcChannel = (name: MethodName) => `runtime:${name}`;
+export const IPC_EVENT_CHANNEL = 'runtime:event';
