@@ -4,3 +4,4 @@
  * route with these; the runtime's cloud client is typed by them. One area per file under api/.
  */
 export * from './api/common.ts';
+export * from './api/identity.ts';
