@@ -19,14 +19,11 @@ export function secretOnCommandLine(argv: readonly string[]): string | null {
 
 export class SecretReader {
   private lines: string[] | null = null;
-  private readonly ended: Promise<void> | null;
 
   constructor(
     private readonly input: Readable & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown } = process.stdin,
     private readonly output: Writable = process.stderr,
-  ) {
-    this.ended = null;
-  }
+  ) {}
 
   get interactive(): boolean {
     return Boolean(this.input.isTTY);
