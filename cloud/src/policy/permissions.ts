@@ -159,3 +159,27 @@ export function mayCreateUsers(actorsByEnvironment: Iterable<Actor>): boolean {
 export function decideRegistrationTokenAction(actor: Actor, relation: { isCreator: boolean }): Decision {
   return isAdmin(actor) || relation.isCreator ? 'allow' : 'hidden';
 }
+
+// ── Machine-group membership ──────────────────────────────────────────────────────────────
+
+/**
+ * Taking a machine out of a group: the machine itself may always leave (with its own machine
+ * token); anyone else needs `removeMachines` on the group. Joining, fetching the key bundle
+ * and changing the group password need `addMachines` (the machine acts with its owner's access).
+ */
+export function decideGroupMachineRemoval(
+  actor: Actor,
+  access: AccessLevel | null,
+  relation: { machineIsCaller: boolean },
+): Decision {
+  if (relation.machineIsCaller) return 'allow';
+  return decideGroupAction(actor, access, 'removeMachines');
+}
+
+/** Which of the machine actions the caller may take, for lists and for the app to hide the rest. */
+export function allowedMachineActions(
+  actor: Actor,
+  relation: { ownsMachine: boolean; groupAccess: AccessLevel | null },
+): ('view' | 'edit' | 'delete')[] {
+  return (['view', 'edit', 'delete'] as const).filter((action) => decideMachineAction(actor, relation, action) === 'allow');
+}
