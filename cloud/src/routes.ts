@@ -3,8 +3,9 @@ import type { FastifyInstance } from 'fastify';
 import type { CloudContext } from './context.ts';
 import { healthRoutes } from './health/routes.ts';
 import { agentRoutes } from './agent/hub.ts';
+import { identityRoutes } from './identity/routes.ts';
 
 export async function registerRoutes(app: FastifyInstance, context: CloudContext): Promise<void> {
-  const areas = [healthRoutes, agentRoutes];
+  const areas = [healthRoutes, identityRoutes, agentRoutes];
   for (const area of areas) await app.register(area, { prefix: '/api/v1', context });
 }
