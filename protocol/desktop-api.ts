@@ -433,6 +433,12 @@ export interface BridgeEvent<E extends EventName = EventName> {
 }
 export type BridgeServerMessage = BridgeResponse | BridgeEvent;
 
-/** Electron IPC channel names (one per method; events share one channel). */
+/**
+ * Electron IPC: one `invoke` channel per method, carrying the params object (or nothing); main
+ * answers every call with an `IpcReply` (never a rejection, so the envelope's fields survive),
+ * and the preload turns `{ ok: false }` into a rejection with the envelope. Events travel on one
+ * channel as `BridgeEvent` objects.
+ */
 export const ipcChannel = (name: MethodName) => `runtime:${name}`;
 export const IPC_EVENT_CHANNEL = 'runtime:event';
+export type IpcReply = { ok: true; result: unknown } | { ok: false; error: DesktopErrorEnvelope };
