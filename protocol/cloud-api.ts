@@ -5,3 +5,4 @@
  */
 export * from './api/common.ts';
 export * from './api/identity.ts';
+export * from './api/runs.ts';

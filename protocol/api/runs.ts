@@ -1,0 +1,210 @@
+/**
+ * Connections, desktop flows and runs (CONTRACT.md, "Runs (desktop flows)").
+ *
+ * - A connection holds the username and password that runs use on the machines of its target
+ *   (a machine group or a single machine). The password is sealed to the target's X25519 key on
+ *   arrival (libsodium sealed box) and never returned.
+ * - A desktop flow is a script (`node` or `shell`) with JSON inputs and outputs.
+ * - A run moves Queued → Assigned → Running → Succeeded | Failed | Cancelled | TimedOut.
+ *   While queued it says why it waits (`waitingReason`).
+ */
+import { Type, type Static } from 'typebox';
+import { Id, NullableTimestamp, ObjectName, OwnerSummary, Timestamp } from './common.ts';
+
+// ── Connections ──────────────────────────────────────────────────────────────────────────
+
+export const CONNECTION_TARGET_TYPES = ['MachineGroup', 'Machine'] as const;
+export type ConnectionTargetType = (typeof CONNECTION_TARGET_TYPES)[number];
+
+export const ConnectionTarget = Type.Object(
+  { type: Type.Union(CONNECTION_TARGET_TYPES.map((t) => Type.Literal(t))), id: Id },
+  { additionalProperties: false },
+);
+
+export const CreateConnectionBody = Type.Object(
+  {
+    name: ObjectName,
+    target: ConnectionTarget,
+    username: Type.String({ minLength: 1, maxLength: 256 }),
+    password: Type.String({ minLength: 1, maxLength: 1024 }),
+  },
+  { additionalProperties: false },
+);
+export type CreateConnectionBody = Static<typeof CreateConnectionBody>;
+
+export const CONNECTION_STATUSES = ['Connected', 'Broken'] as const;
+export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number];
+
+export const Connection = Type.Object({
+  id: Id,
+  environmentId: Id,
+  name: Type.String(),
+  target: Type.Object({ type: Type.Union(CONNECTION_TARGET_TYPES.map((t) => Type.Literal(t))), id: Id }),
+  username: Type.String(),
+  status: Type.Union(CONNECTION_STATUSES.map((s) => Type.Literal(s))),
+  brokenReason: Type.Optional(Type.String()),
+  createdAt: Timestamp,
+});
+export type Connection = Static<typeof Connection>;
+
+export const CreatedConnection = Type.Object({
+  id: Id,
+  status: Type.Union(CONNECTION_STATUSES.map((s) => Type.Literal(s))),
+});
+
+export const ListConnectionsQuery = Type.Object({ environmentId: Type.Optional(Id) }, { additionalProperties: false });
+
+// ── Desktop flows ────────────────────────────────────────────────────────────────────────
+
+export const FLOW_RUNTIMES = ['node', 'shell'] as const;
+export type FlowRuntime = (typeof FLOW_RUNTIMES)[number];
+export const FlowRuntimeSchema = Type.Union(FLOW_RUNTIMES.map((r) => Type.Literal(r)));
+/** Scripts are small programs, not payloads. */
+export const FlowScript = Type.String({ minLength: 1, maxLength: 100_000 });
+
+export const CreateDesktopFlowBody = Type.Object(
+  { environmentId: Type.Optional(Id), name: ObjectName, runtime: FlowRuntimeSchema, script: FlowScript },
+  { additionalProperties: false },
+);
+export type CreateDesktopFlowBody = Static<typeof CreateDesktopFlowBody>;
+
+export const DesktopFlow = Type.Object({
+  id: Id,
+  environmentId: Id,
+  name: Type.String(),
+  runtime: FlowRuntimeSchema,
+  script: Type.String(),
+  owner: OwnerSummary,
+  createdAt: Timestamp,
+});
+export type DesktopFlow = Static<typeof DesktopFlow>;
+
+export const ListDesktopFlowsQuery = Type.Object({ environmentId: Type.Optional(Id) }, { additionalProperties: false });
+
+// ── Runs ─────────────────────────────────────────────────────────────────────────────────
+
+export const RUN_STATUSES = ['Queued', 'Assigned', 'Running', 'Succeeded', 'Failed', 'Cancelled', 'TimedOut'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+export const RunStatusSchema = Type.Union(RUN_STATUSES.map((s) => Type.Literal(s)));
+export const FINAL_RUN_STATUSES: readonly RunStatus[] = ['Succeeded', 'Failed', 'Cancelled', 'TimedOut'];
+
+export const RUN_MODES = ['Attended', 'Unattended'] as const;
+export type RunMode = (typeof RUN_MODES)[number];
+export const RunModeSchema = Type.Union(RUN_MODES.map((m) => Type.Literal(m)));
+
+export const RUN_PRIORITIES = ['High', 'Normal'] as const;
+export type RunPriority = (typeof RUN_PRIORITIES)[number];
+export const RunPrioritySchema = Type.Union(RUN_PRIORITIES.map((p) => Type.Literal(p)));
+
+/**
+ * Why a queued run is still waiting:
+ * - `NoMachineOnline`: no machine of the target is connected;
+ * - `AllMachinesBusy`: every suitable machine is running a flow;
+ * - `Maintenance`: the group (or every online machine) is in maintenance;
+ * - `NeedsAttendedSession`: an attended run, and no online machine has a signed-in, unlocked session;
+ * - `NeedsUnattendedMachine`: an unattended run, and no online machine accepts unattended runs;
+ * - `RejectedByMachines`: the online machines refused it (e.g. they cannot open its credentials);
+ * - `QueueTimeoutNear`: it will fail with `QueueTimeout` soon (overrides the others);
+ * - `Dispatching`: a machine is free; it is being handed over now.
+ */
+export const WAITING_REASONS = [
+  'NoMachineOnline',
+  'AllMachinesBusy',
+  'Maintenance',
+  'NeedsAttendedSession',
+  'NeedsUnattendedMachine',
+  'RejectedByMachines',
+  'QueueTimeoutNear',
+  'Dispatching',
+] as const;
+export type WaitingReason = (typeof WAITING_REASONS)[number];
+
+/** Error codes a finished run can carry (besides the flow's own). */
+export const RUN_ERROR_CODES = [
+  'FlowFailed',
+  'MachineLost',
+  'QueueTimeout',
+  'RunTimeout',
+  'ConnectionBroken',
+  'TargetDeleted',
+  'Cancelled',
+  'CredentialsUnavailable',
+  'SpawnFailed',
+] as const;
+
+/** Inputs and outputs: a JSON object, kept small (they travel on the agent socket). */
+export const RunInputs = Type.Record(Type.String({ maxLength: 200 }), Type.Unknown(), {
+  maxProperties: 100,
+  description: 'A JSON object given to the flow on standard input',
+});
+
+export const CreateRunBody = Type.Object(
+  {
+    desktopFlowId: Id,
+    connectionId: Id,
+    runMode: RunModeSchema,
+    priority: Type.Optional(RunPrioritySchema),
+    inputs: Type.Optional(RunInputs),
+  },
+  { additionalProperties: false },
+);
+export type CreateRunBody = Static<typeof CreateRunBody>;
+
+export const QueuedRun = Type.Object({ id: Id, status: Type.Literal('Queued') });
+
+export const RunError = Type.Object({ code: Type.String(), message: Type.String() });
+
+export const Run = Type.Object({
+  id: Id,
+  status: RunStatusSchema,
+  desktopFlowId: Id,
+  connectionId: Id,
+  target: Type.Object({ type: Type.Union(CONNECTION_TARGET_TYPES.map((t) => Type.Literal(t))), id: Id }),
+  runMode: RunModeSchema,
+  priority: RunPrioritySchema,
+  machineId: Type.Union([Id, Type.Null()]),
+  attempt: Type.Integer(),
+  queuedAt: Timestamp,
+  assignedAt: NullableTimestamp,
+  startedAt: NullableTimestamp,
+  finishedAt: NullableTimestamp,
+  cancelRequestedAt: NullableTimestamp,
+  inputs: Type.Unknown(),
+  outputs: Type.Unknown({ description: 'The JSON the flow produced; null until it succeeded' }),
+  error: Type.Optional(RunError),
+  waitingReason: Type.Optional(Type.Union(WAITING_REASONS.map((r) => Type.Literal(r)))),
+  waitingDetail: Type.Optional(Type.String()),
+  createdBy: Id,
+});
+export type Run = Static<typeof Run>;
+
+export const ListRunsQuery = Type.Object(
+  {
+    groupId: Type.Optional(Id),
+    machineId: Type.Optional(Id),
+    status: Type.Optional(RunStatusSchema),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
+  },
+  { additionalProperties: false },
+);
+export type ListRunsQuery = Static<typeof ListRunsQuery>;
+
+export const RunLogLine = Type.Object({
+  seq: Type.Integer(),
+  at: Timestamp,
+  stream: Type.Union([Type.Literal('stdout'), Type.Literal('stderr'), Type.Literal('system')]),
+  line: Type.String(),
+});
+export type RunLogLine = Static<typeof RunLogLine>;
+
+export const RunLogsQuery = Type.Object(
+  { after: Type.Optional(Type.Integer({ minimum: 0 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 })) },
+  { additionalProperties: false },
+);
+
+export const RunLogs = Type.Object({
+  runId: Id,
+  lines: Type.Array(RunLogLine),
+  /** True when the flow wrote more than the cloud keeps (the rest was dropped). */
+  truncated: Type.Boolean(),
+});
