@@ -28,9 +28,44 @@ export interface CloudConfig {
     /** Password sign-ins per client address per 15 minutes. */
     signInPerAddress: number;
   };
+  /** Desktop flow runs: limits (reference page defaults) and dispatch timings. */
+  runs: RunLimits;
   /** Injectable clock, so limits are tested without waiting. */
   now: () => Date;
 }
+
+export interface RunLimits {
+  /** A run still running after this long is stopped: TimedOut (24 h). */
+  maxRunSeconds: number;
+  /** A run still queued after this long fails with QueueTimeout (3 h). */
+  maxQueueSeconds: number;
+  /** Queued runs per group (or per machine target) before POST /runs answers QueueFull. */
+  maxQueuedPerTarget: number;
+  /** An assigned run not accepted by then goes back to the queue. */
+  acceptSeconds: number;
+  /** A running run whose agent has not heartbeated for this long fails with MachineLost. */
+  leaseSeconds: number;
+  /** How often the maintenance sweep runs (timeouts, lapsed leases, stale assignments). */
+  sweepSeconds: number;
+  /** Log lines kept per run; the rest is dropped (and the logs say so). */
+  maxLogLines: number;
+  /** A queued run says `QueueTimeoutNear` when less than this is left. */
+  queueTimeoutWarningSeconds: number;
+  /** SIGTERM → SIGKILL grace the agent gives a flow it stops. */
+  stopGraceSeconds: number;
+}
+
+export const DEFAULT_RUN_LIMITS: RunLimits = {
+  maxRunSeconds: 24 * 3600,
+  maxQueueSeconds: 3 * 3600,
+  maxQueuedPerTarget: 500,
+  acceptSeconds: 5,
+  leaseSeconds: 35,
+  sweepSeconds: 1,
+  maxLogLines: 10_000,
+  queueTimeoutWarningSeconds: 15 * 60,
+  stopGraceSeconds: 5,
+};
 
 export function defaultConfig(overrides: Partial<CloudConfig> = {}): CloudConfig {
   return {
@@ -43,5 +78,6 @@ export function defaultConfig(overrides: Partial<CloudConfig> = {}): CloudConfig
     rateLimits: { groupPerHour: 100, userPerMinute: 10, signInPerAccount: 10, signInPerAddress: 50 },
     now: () => new Date(),
     ...overrides,
+    runs: { ...DEFAULT_RUN_LIMITS, ...overrides.runs },
   };
 }
