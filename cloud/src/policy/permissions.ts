@@ -183,3 +183,40 @@ export function allowedMachineActions(
 ): ('view' | 'edit' | 'delete')[] {
   return (['view', 'edit', 'delete'] as const).filter((action) => decideMachineAction(actor, relation, action) === 'allow');
 }
+
+// ── Connections, desktop flows and runs ───────────────────────────────────────────────────
+
+/**
+ * Running desktop flows on one machine by itself (a connection that targets the machine, not
+ * its group): the machine's owner with the run privilege, or an admin. People who see the
+ * machine through its group may not target it alone.
+ */
+export function decideMachineRun(actor: Actor, relation: { ownsMachine: boolean; groupAccess: AccessLevel | null }): Decision {
+  if (isAdmin(actor)) return 'allow';
+  if (!relation.ownsMachine) return relation.groupAccess !== null ? 'forbidden' : 'hidden';
+  return hasPrivilege(actor, 'runFlow') ? 'allow' : 'forbidden';
+}
+
+/** Desktop flows belong to an environment: anyone with the run privilege there creates them. */
+export function mayCreateDesktopFlow(actor: Actor): boolean {
+  return hasPrivilege(actor, 'runFlow');
+}
+
+/**
+ * A run is seen by whoever queued it, by admins, and by everyone who sees its target (the
+ * group's queue in the app). It is cancelled by whoever queued it, by admins, and by those who
+ * manage the target (group Owner/Co-owner, the machine's owner).
+ */
+export function decideRunAction(
+  actor: Actor,
+  relation: { isCreator: boolean; target: { type: 'MachineGroup'; access: AccessLevel | null } | { type: 'Machine'; ownsMachine: boolean; groupAccess: AccessLevel | null } },
+  action: 'view' | 'cancel',
+): Decision {
+  if (isAdmin(actor) || relation.isCreator) return 'allow';
+  const { target } = relation;
+  const sees = target.type === 'MachineGroup' ? canSeeGroup(actor, target.access) : target.ownsMachine || target.groupAccess !== null;
+  if (!sees) return 'hidden';
+  if (action === 'view') return 'allow';
+  if (target.type === 'MachineGroup') return decideGroupAction(actor, target.access, 'editDetails');
+  return target.ownsMachine ? 'allow' : 'forbidden';
+}
