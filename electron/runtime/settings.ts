@@ -115,15 +115,20 @@ export class ConfSettings implements Settings {
   private readonly conf: Conf<Record<string, unknown>>;
 
   constructor(profileDir: string) {
-    this.conf = new Conf<Record<string, unknown>>({
-      cwd: path.resolve(profileDir),
-      configName: 'settings',
-      accessPropertiesByDotNotation: false,
-      clearInvalidConfig: false,
-      watch: false,
-    });
-    this.location = this.conf.path;
-    this.read(); // a damaged file is reported at open, not at first use
+    const cwd = path.resolve(profileDir);
+    this.location = path.join(cwd, SETTINGS_FILE_NAME);
+    try {
+      // conf reads the file here already: a damaged file is reported at open, not at first use.
+      this.conf = new Conf<Record<string, unknown>>({
+        cwd,
+        configName: 'settings',
+        accessPropertiesByDotNotation: false,
+        clearInvalidConfig: false,
+        watch: false,
+      });
+    } catch (error) {
+      throw damaged(this.location, error);
+    }
   }
 
   get<K extends SettingKey>(key: K): RuntimeSettings[K] {
@@ -148,12 +153,13 @@ export class ConfSettings implements Settings {
     try {
       return pick(this.conf.store);
     } catch (error) {
-      throw new SettingsError(
-        `The settings file ${this.location} is damaged (${(error as Error).message}); fix or delete it.`,
-        { cause: error },
-      );
+      throw damaged(this.location, error);
     }
   }
+}
+
+function damaged(file: string, error: unknown): SettingsError {
+  return new SettingsError(`The settings file ${file} is damaged (${(error as Error).message}); fix or delete it.`, { cause: error });
 }
 
 /** The user's data folder for this app: where a profile lives when no other is named. */
