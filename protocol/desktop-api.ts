@@ -123,7 +123,16 @@ export const DesktopStateSchema = Type.Object({
   serverUrl: Type.Union([Type.String(), Type.Null()]),
   /** This computer's host name, offered as the machine name before registration. */
   hostName: Type.String(),
-  user: Type.Union([Type.Object({ id: Id, email: Type.String(), displayName: Type.String() }), Type.Null()]),
+  user: Type.Union([
+    Type.Object({
+      id: Id,
+      email: Type.String(),
+      displayName: Type.String(),
+      /** Whether the user's roles let them create machine groups (the app hides the button otherwise). */
+      mayCreateGroup: Type.Boolean(),
+    }),
+    Type.Null(),
+  ]),
   machine: Type.Union([
     Type.Object({
       id: Id,
