@@ -5,4 +5,6 @@
  */
 export * from './api/common.ts';
 export * from './api/identity.ts';
+export * from './api/machines.ts';
+export * from './api/groups.ts';
 export * from './api/runs.ts';
