@@ -6,8 +6,9 @@ import { agentRoutes } from './agent/hub.ts';
 import { identityRoutes } from './identity/routes.ts';
 import { machineRoutes } from './machines/routes.ts';
 import { groupRoutes } from './groups/routes.ts';
+import { runAreaRoutes } from './runs/area.ts';
 
 export async function registerRoutes(app: FastifyInstance, context: CloudContext): Promise<void> {
-  const areas = [healthRoutes, identityRoutes, agentRoutes, machineRoutes, groupRoutes];
+  const areas = [healthRoutes, identityRoutes, agentRoutes, machineRoutes, groupRoutes, runAreaRoutes];
   for (const area of areas) await app.register(area, { prefix: '/api/v1', context });
 }

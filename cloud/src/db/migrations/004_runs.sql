@@ -111,7 +111,7 @@ CREATE TABLE run_logs (
 CREATE TABLE agent_sessions (
   machine_id uuid PRIMARY KEY REFERENCES machines (id) ON DELETE CASCADE,
   accepts_unattended boolean NOT NULL,
-  session_user text,
+  signed_in_user text,
   session_locked boolean NOT NULL,
   updated_at timestamptz NOT NULL
 );

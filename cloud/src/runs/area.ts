@@ -1,0 +1,10 @@
+/** The runs area: connections, desktop flows, runs (and the dispatcher they wake). */
+import type { FastifyPluginAsync } from 'fastify';
+import type { CloudContext } from '../context.ts';
+import { connectionRoutes } from '../connections/routes.ts';
+import { flowRoutes } from '../flows/routes.ts';
+
+export const runAreaRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (app, { context }) => {
+  await app.register(connectionRoutes, { context });
+  await app.register(flowRoutes, { context });
+};
