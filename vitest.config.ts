@@ -5,7 +5,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['protocol/**/*.test.ts', 'cloud/test/**/*.test.ts', 'electron/test/**/*.test.ts', 'renderer/**/*.test.{ts,tsx}'],
-    exclude: ['**/node_modules/**', 'e2e/**'],
+    // *.keychain.test.ts use the real OS keychain: scripts/test.mjs runs them on a throwaway one.
+    exclude: ['**/node_modules/**', 'e2e/**', '**/*.keychain.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',

@@ -39,6 +39,8 @@ function postgresBin() {
 function ensureSystemPackages() {
   const wanted = [];
   if (!postgresBin()) wanted.push('postgresql');
+  if (!have('gnome-keyring-daemon')) wanted.push('gnome-keyring');
+  if (!have('dbus-run-session')) wanted.push('dbus-x11');
   if (wanted.length === 0) return;
   if (!isRoot || !have('apt-get')) {
     console.warn(`missing system packages: ${wanted.join(' ')} (run as root on Debian to install them)`);
@@ -86,6 +88,28 @@ ensureSystemPackages();
 step('lint', 'npx', ['eslint', '.']);
 step('type-check', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
 step('unit and cloud suites (PGlite)', 'npx', ['vitest', 'run']);
+
+// keytar against a real Secret Service: a throwaway gnome-keyring on a private D-Bus session,
+// in a temporary HOME. The suite fails (never skips) here if keytar or the keychain is missing.
+if (have('dbus-run-session') && have('gnome-keyring-daemon')) {
+  const home = mkdtempSync(path.join(os.tmpdir(), 'mr-keychain-'));
+  try {
+    step('keytar suite (gnome-keyring)', 'dbus-run-session', [
+      '--', 'sh', '-c',
+      'echo pass | gnome-keyring-daemon --unlock --components=secrets >/dev/null && exec npx vitest run --config electron/test/vitest.keychain.config.ts',
+    ], {
+      HOME: home,
+      XDG_DATA_HOME: path.join(home, 'data'),
+      XDG_CONFIG_HOME: path.join(home, 'config'),
+      XDG_RUNTIME_DIR: mkdtempSync(path.join(home, 'run-')),
+      MACHINE_RUNTIME_REQUIRE_KEYCHAIN: '1',
+    });
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+} else {
+  results.push({ name: 'keytar suite (gnome-keyring)', ok: false, seconds: '0', note: 'needs dbus-run-session and gnome-keyring-daemon (apt-get install gnome-keyring dbus-x11)' });
+}
 
 const postgres = startPostgres();
 if (postgres) {
