@@ -269,12 +269,21 @@ export class KeytarSecretStore implements SecretStore {
     this.location = `OS keychain (service "${service}")`;
   }
 
-  /** Fails with `KeychainUnavailable` when the keychain cannot be reached (no D-Bus, no Secret Service, locked…). */
+  /** Fails with `KeychainUnavailable` when the keychain cannot be used (no D-Bus, no Secret Service, locked…). */
   async probe(timeoutMs = 5000): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     try {
+      // Write, read back, delete: a keychain that can be read but not written (a locked
+      // collection with no one to unlock it, as over SSH) is no use to us.
+      const roundTrip = async () => {
+        const value = `probe-${randomBytes(6).toString('hex')}`;
+        await this.keytar.setPassword(this.service, 'probe', value);
+        const read = await this.keytar.getPassword(this.service, 'probe');
+        await this.keytar.deletePassword(this.service, 'probe');
+        if (read !== value) throw new Error('a secret written could not be read back');
+      };
       await Promise.race([
-        this.keytar.getPassword(this.service, 'probe'),
+        roundTrip(),
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
         }),
