@@ -307,7 +307,7 @@ describe(`machine group lifecycle (${DATABASE_ENGINE})`, () => {
     const oldPassword = await joinGroup(send, racers[0]!, previous, 'old-farm-password');
     for (const racer of racers.slice(1, 10)) expect((await joinWithKeys(send, racer, previous, oldPassword.keys!)).reply.status).toBe(201);
 
-    const bodies = [];
+    const bodies: { nonce: string; signature: string }[] = [];
     for (const racer of racers) bodies.push(await signedJoin(send, racer, group, keys));
 
     await cloud.app.listen({ port: 0, host: '127.0.0.1' });
