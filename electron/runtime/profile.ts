@@ -32,8 +32,8 @@ export interface OpenProfileOptions {
   profileDir?: string;
   /** Default `auto` (MACHINE_RUNTIME_SECRET_STORE may override it). */
   secretStore?: SecretStorePreference;
-  /** Default `conf` (settings.json in the folder). */
-  settings?: 'conf' | 'memory';
+  /** Default `conf` (settings.json in the folder); Electron passes its electron-store one. */
+  settings?: 'conf' | 'memory' | ((profileDir: string) => Settings);
   env?: NodeJS.ProcessEnv;
   /** Where the file-fallback warning goes (default stderr). */
   warn?: (line: string) => void;
@@ -84,7 +84,12 @@ export class RuntimeProfile {
     const env = options.env ?? process.env;
     const dir = resolveProfileDir(options.profileDir, env);
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-    const settings = options.settings === 'memory' ? new MemorySettings() : new ConfSettings(dir);
+    const settings =
+      typeof options.settings === 'function'
+        ? options.settings(dir)
+        : options.settings === 'memory'
+          ? new MemorySettings()
+          : new ConfSettings(dir);
     const secrets = await openSecretStore(dir, {
       ...(options.secretStore ? { prefer: options.secretStore } : {}),
       ...(options.warn ? { warn: options.warn } : {}),
