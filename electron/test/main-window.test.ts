@@ -75,6 +75,7 @@ describe('main window', () => {
       webSecurity: true,
       allowRunningInsecureContent: false,
       webviewTag: false,
+      disableBlinkFeatures: 'Auxclick',
       preload: '/app/dist/electron/preload/preload.cjs',
     });
   });
