@@ -1,0 +1,442 @@
+/**
+ * `machine-runtime`: silent registration and group membership for IT staff, and a headless
+ * agent (CONTRACT.md, "CLI"). Every command opens the profile (`--profile DIR`,
+ * MACHINE_RUNTIME_HOME, or the user's data folder), talks to the cloud through the runtime core
+ * and ends with one sentence (or one JSON document with `--json`) and a contract exit code.
+ */
+import os from 'node:os';
+import { Command, CommanderError, Option } from 'commander';
+import { RuntimeProfile } from '../runtime/profile.ts';
+import { CloudError, type CloudClient } from '../runtime/cloud-client.ts';
+import { GroupCryptoError } from '../runtime/group-crypto.ts';
+import { SecretStoreError } from '../runtime/secret-store.ts';
+import { changeGroupPassword, findGroup, groupHasPassword, joinGroup, leaveGroup } from '../runtime/group-membership.ts';
+import { createMachineAgent } from '../runtime/machine-agent.ts';
+import { RUNTIME_VERSION } from '../runtime/version.ts';
+import { EXIT, exitCodeFor } from './exit-codes.ts';
+import { createOutput, type Output } from './output.ts';
+import { SecretReader, secretOnCommandLine } from './secret-input.ts';
+
+interface GlobalOptions {
+  server?: string;
+  profile?: string;
+  json?: boolean;
+}
+
+/** A mistake in how the command was called: exit 2. */
+class UsageError extends Error {
+  readonly code = 'Usage';
+}
+
+const program = new Command('machine-runtime')
+  .description('Register this machine with a Machine Runtime cloud, manage its machine group, run its agent.')
+  .version(RUNTIME_VERSION, '-V, --version')
+  .option('--server <url>', 'the cloud address (remembered after first use)')
+  .option('--profile <dir>', 'state folder for this machine (default: your data folder; env MACHINE_RUNTIME_HOME)')
+  .option('--json', 'machine-readable output: one JSON document on stdout')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride()
+  .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+let output: Output = createOutput(false);
+const secrets = new SecretReader();
+
+function globals(): GlobalOptions {
+  return program.opts<GlobalOptions>();
+}
+
+async function openProfile(): Promise<RuntimeProfile> {
+  return RuntimeProfile.open({ ...(globals().profile ? { profileDir: globals().profile } : {}), warn: (line) => output.progress(line) });
+}
+
+async function openCloud(profile: RuntimeProfile): Promise<CloudClient> {
+  try {
+    return await profile.cloud(globals().server);
+  } catch (error) {
+    if (error instanceof TypeError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+/** The key derivation takes a moment (scrypt, 128 MiB): say so while it runs. */
+function membershipProgress(step: string): void {
+  if (step === 'deriving') output.progress('Deriving the group key from the password (this takes a moment)…');
+}
+
+function isoOrDash(value: string | null | undefined): string {
+  return value ? new Date(value).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-';
+}
+
+// ── sessions ──
+
+program
+  .command('setup')
+  .description('create the first administrator of a fresh cloud (password on stdin)')
+  .requiredOption('--email <email>', 'the administrator\'s email')
+  .requiredOption('--name <name>', 'the administrator\'s display name')
+  .action(async (options: { email: string; name: string }) => {
+    const profile = await openProfile();
+    const cloud = await openCloud(profile);
+    const password = await secrets.readNew('New administrator password: ', 'Repeat the password: ');
+    const result = await cloud.setup({ email: options.email, password, displayName: options.name });
+    profile.rememberUser(result.user);
+    output.result(`Set up ${cloud.serverUrl}: ${result.user.email} is its first administrator and is signed in.`, {
+      server: cloud.serverUrl,
+      user: result.user,
+    });
+  });
+
+program
+  .command('login')
+  .description('sign in (password on stdin); the refresh token is kept in the secret store')
+  .requiredOption('--email <email>', 'your email')
+  .action(async (options: { email: string }) => {
+    const profile = await openProfile();
+    const cloud = await openCloud(profile);
+    const password = await secrets.read('Password: ');
+    await cloud.signIn(options.email, password);
+    const me = await cloud.me();
+    profile.rememberUser(me);
+    output.result(`Signed in to ${cloud.serverUrl} as ${me.email}.`, { server: cloud.serverUrl, user: me });
+  });
+
+program
+  .command('logout')
+  .description('forget the tokens')
+  .action(async () => {
+    const profile = await openProfile();
+    const { revokedOnServer } = await profile.signOut(globals().server);
+    output.result(revokedOnServer ? 'Signed out.' : 'Signed out here (the server could not be told).', { signedOut: true, revokedOnServer });
+  });
+
+// ── machine ──
+
+program
+  .command('register')
+  .description('register this machine (fresh key pairs, fingerprint); with --token-stdin, enrol with a registration token')
+  .option('--name <name>', 'machine name (default: the host name)')
+  .option('--description <text>', 'machine description')
+  .option('--environment <id>', 'environment id (default: your default environment)')
+  .option('--token-stdin', 'read a registration token from stdin instead of using the signed-in user')
+  .option('--force', 're-register with fresh keys even if this machine is registered')
+  .action(async (options: { name?: string; description?: string; environment?: string; tokenStdin?: boolean; force?: boolean }) => {
+    const profile = await openProfile();
+    const cloud = await openCloud(profile);
+    if (profile.isRegistered() && !options.force) {
+      throw Object.assign(
+        new Error(`This machine is already registered as ${profile.settings.get('machineName') ?? profile.settings.get('machineId')}; use --force to register it again with new keys.`),
+        { code: 'AlreadyRegistered' },
+      );
+    }
+    const registrationToken = options.tokenStdin ? await secrets.read('Registration token: ') : undefined;
+    const machine = await profile.registerMachine(cloud, {
+      name: options.name ?? os.hostname().slice(0, 100),
+      ...(options.description !== undefined ? { description: options.description } : {}),
+      ...(options.environment !== undefined ? { environmentId: options.environment } : {}),
+      ...(registrationToken !== undefined ? { registrationToken } : {}),
+      runtimeVersion: RUNTIME_VERSION,
+    });
+    output.result(`Registered this machine as "${machine.name}" (${machine.id}).`, { machine });
+  });
+
+program
+  .command('status')
+  .description('server, user, machine, group, connection state and where secrets are kept')
+  .action(async () => {
+    const profile = await openProfile();
+    const local = await profile.localStatus();
+    let machine: { status: string; lastSeenAt: string | null; groupId: string | null; cloneSuspected: boolean } | null = null;
+    let group: { id: string; name: string } | null = null;
+    let serverError: string | null = null;
+    if (local.serverUrl && local.machine) {
+      try {
+        const cloud = await openCloud(profile);
+        const remote = await cloud.getMachine(local.machine.id, 'machine');
+        machine = { status: remote.status, lastSeenAt: remote.lastSeenAt, groupId: remote.groupId, cloneSuspected: remote.cloneSuspected };
+        if (remote.groupId) {
+          const found = (await cloud.listGroups({}, 'machine')).find((g) => g.id === remote.groupId);
+          group = { id: remote.groupId, name: found?.name ?? local.group?.name ?? remote.groupId };
+        }
+      } catch (error) {
+        serverError = error instanceof Error ? error.message : String(error);
+      }
+    }
+    const data = { ...local, connection: machine, group: group ?? local.group, serverError };
+    const lines = [
+      `Server:   ${local.serverUrl ?? 'none (use --server URL)'}`,
+      `User:     ${local.user ? `${local.user.email}${local.signedIn ? '' : ' (signed out)'}` : 'not signed in'}`,
+      `Machine:  ${local.machine ? `${local.machine.name ?? '?'} (${local.machine.id})${local.machine.fingerprintMatches === false ? ' — fingerprint differs: this looks like a copy, register with --force' : ''}` : 'not registered'}`,
+      `Group:    ${group ? `${group.name} (${group.id})` : local.group ? `${local.group.name ?? local.group.id}` : 'none'}`,
+      `Socket:   ${machine ? `${machine.status}, last seen ${isoOrDash(machine.lastSeenAt)}${machine.cloneSuspected ? ', clone suspected' : ''}` : serverError ? `unknown (${serverError})` : 'n/a'}`,
+      `Secrets:  ${local.secretStore.kind === 'keychain' ? 'OS keychain' : local.secretStore.kind === 'file' ? 'fallback file' : 'memory'} (${local.secretStore.location})`,
+      `Profile:  ${local.profileDir}`,
+    ];
+    output.result(lines.join('\n'), data);
+  });
+
+// ── registration tokens (for IT staff enrolling VMs) ──
+
+program
+  .command('registration-token')
+  .description('create a registration token for enrolling VMs (shown once)')
+  .option('--environment <id>', 'environment id (default: your default environment)')
+  .option('--expires-in <seconds>', 'lifetime in seconds (default 3600)')
+  .option('--max-uses <n>', 'how many machines may use it (default 1)')
+  .action(async (options: { environment?: string; expiresIn?: string; maxUses?: string }) => {
+    const profile = await openProfile();
+    const cloud = await openCloud(profile);
+    const environmentId = options.environment ?? (await defaultEnvironment(cloud));
+    const body: { expiresInSeconds?: number; maxUses?: number } = {};
+    if (options.expiresIn !== undefined) body.expiresInSeconds = positiveInteger(options.expiresIn, '--expires-in');
+    if (options.maxUses !== undefined) body.maxUses = positiveInteger(options.maxUses, '--max-uses');
+    const created = await cloud.createRegistrationToken(environmentId, body);
+    if (output.json) output.result('', created);
+    else process.stdout.write(`${created.token}\n`);
+    output.progress(`Registration token created; it expires at ${isoOrDash(created.expiresAt)}. It is shown only once.`);
+  });
+
+async function defaultEnvironment(cloud: CloudClient): Promise<string> {
+  const environments = await cloud.listEnvironments();
+  const chosen = environments.find((e) => e.isDefault) ?? environments[0];
+  if (!chosen) throw new CloudError({ status: 403, code: 'Forbidden', detail: 'You have no role in any environment.' });
+  return chosen.id;
+}
+
+function positiveInteger(value: string, name: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${name} must be a positive whole number, not "${value}"`);
+  return n;
+}
+
+// ── groups ──
+
+const groups = program.command('groups').description('machine groups');
+
+groups
+  .command('list')
+  .description('the groups you can see')
+  .action(async () => {
+    const profile = await openProfile();
+    const cloud = await openCloud(profile);
+    const as = (await cloud.hasUserSession()) ? 'user' : 'machine';
+    const list = await cloud.listGroups({}, as);
+    const current = profile.settings.get('groupId');
+    output.table(
+      list,
+      [
+        { header: 'NAME', value: (g) => `${g.id === current ? '* ' : ''}${g.name}` },
+        { header: 'DESCRIPTION', value: (g) => (g.description.length > 40 ? `${g.description.slice(0, 39)}…` : g.description) },
+        { header: 'MACHINES', value: (g) => String(g.machineCount) },
+        { header: 'RUNNING', value: (g) => String(g.runningCount) },
+        { header: 'QUEUED', value: (g) => String(g.queuedCount) },
+        { header: 'ACCESS', value: (g) => (g.access === 'CoOwner' ? 'Co-owner' : (g.access ?? '-')) },
+        { header: 'OWNER', value: (g) => g.owner.displayName },
+        { header: 'ID', value: (g) => g.id },
+      ],
+      'No machine groups yet. Create one with: machine-runtime groups create --name NAME',
+    );
+  });
+
+groups
+  .command('create')
+  .description('create a machine group')
+  .requiredOption('--name <name>', 'group name (unique in the environment)')
+  .option('--description <text>', 'description')
+  .option('--environment <id>', 'environment id (default: your default environment)')
+  .action(async (options: { name: string; description?: string; environment?: string }) => {
+    const profile = await openProfile();
+    const cloud = await openCloud(profile);
+    const group = await cloud.createGroup({
+      name: options.name,
+      ...(options.description !== undefined ? { description: options.description } : {}),
+      ...(options.environment !== undefined ? { environmentId: options.environment } : {}),
+    });
+    output.result(`Created machine group "${group.name}" (${group.id}).`, group);
+  });
+
+groups
+  .command('join')
+  .description('add this machine to a group (group password on stdin; the first machine sets it); moves it from its current group')
+  .requiredOption('--group <nameOrId>', 'the group')
+  .action(async (options: { group: string }) => {
+    const profile = await openProfile();
+    const cloud = await openCloud(profile);
+    const as = (await cloud.hasUserSession()) ? 'user' : 'machine';
+    const group = await findGroup(cloud, options.group, as);
+    const first = !(await groupHasPassword(cloud, group.id));
+    if (first && secrets.interactive) {
+      output.progress('This group has no password yet: the one you choose now protects it. It cannot be recovered if lost.');
+    }
+    const password = first
+      ? await secrets.readNew('New group password: ', 'Repeat the group password: ')
+      : await secrets.read('Group password: ');
+    const result = await joinGroup(profile, cloud, group, password, membershipProgress);
+    const sentences = [
+      result.movedFrom
+        ? `Moved this machine from "${result.movedFrom.name}" to "${group.name}".`
+        : `Added this machine to "${group.name}".`,
+    ];
+    if (result.setPassword) sentences.push('The group password is set; it cannot be recovered, so keep it safe.');
+    if (result.brokenConnections > 0) {
+      sentences.push(`${result.brokenConnections} connection(s) that targeted this machine are now broken; point them at the group.`);
+    }
+    output.result(sentences.join(' '), result);
+  });
+
+groups
+  .command('leave')
+  .description('this machine leaves its group')
+  .action(async () => {
+    const profile = await openProfile();
+    const cloud = await openCloud(profile);
+    const left = await leaveGroup(profile, cloud);
+    output.result(`This machine left ${left.groupName ? `"${left.groupName}"` : 'its group'}.`, left);
+  });
+
+groups
+  .command('password')
+  .description('on a member machine: change the group password (new password on stdin)')
+  .requiredOption('--group <nameOrId>', 'the group')
+  .action(async (options: { group: string }) => {
+    const profile = await openProfile();
+    const cloud = await openCloud(profile);
+    const as = (await cloud.hasUserSession()) ? 'user' : 'machine';
+    const group = await findGroup(cloud, options.group, as);
+    if (secrets.interactive) output.progress('The new password cannot be recovered if lost.');
+    const password = await secrets.readNew('New group password: ', 'Repeat the new group password: ');
+    const result = await changeGroupPassword(profile, cloud, group.id, password, membershipProgress);
+    output.result(`Changed the password of "${group.name}".`, { groupId: group.id, ...result });
+  });
+
+groups
+  .command('share')
+  .description('share a group with a person as co-owner or user')
+  .requiredOption('--group <nameOrId>', 'the group')
+  .requiredOption('--user <email>', 'their email')
+  .addOption(new Option('--access <level>', 'access level').choices(['co-owner', 'user']).makeOptionMandatory())
+  .action(async (options: { group: string; user: string; access: 'co-owner' | 'user' }) => {
+    const profile = await openProfile();
+    const cloud = await openCloud(profile);
+    const group = await findGroup(cloud, options.group);
+    const user = await findUser(cloud, options.user);
+    const entry = await cloud.shareGroup(group.id, user.id, { access: options.access === 'co-owner' ? 'CoOwner' : 'User' });
+    output.result(`Shared "${group.name}" with ${user.email} as ${options.access === 'co-owner' ? 'Co-owner' : 'User'}.`, entry);
+  });
+
+groups
+  .command('unshare')
+  .description('remove a person\'s access to a group')
+  .requiredOption('--group <nameOrId>', 'the group')
+  .requiredOption('--user <email>', 'their email')
+  .action(async (options: { group: string; user: string }) => {
+    const profile = await openProfile();
+    const cloud = await openCloud(profile);
+    const group = await findGroup(cloud, options.group);
+    const user = await findUser(cloud, options.user);
+    await cloud.unshareGroup(group.id, user.id);
+    output.result(`${user.email} no longer has access to "${group.name}".`, { groupId: group.id, userId: user.id });
+  });
+
+groups
+  .command('delete')
+  .description('delete an empty group')
+  .requiredOption('--group <nameOrId>', 'the group')
+  .action(async (options: { group: string }) => {
+    const profile = await openProfile();
+    const cloud = await openCloud(profile);
+    const group = await findGroup(cloud, options.group);
+    await cloud.deleteGroup(group.id);
+    output.result(`Deleted machine group "${group.name}".`, { deleted: group.id });
+  });
+
+async function findUser(cloud: CloudClient, email: string): Promise<{ id: string; email: string }> {
+  const matches = await cloud.listUsers(email);
+  const user = matches.find((u) => u.email.toLowerCase() === email.trim().toLowerCase());
+  if (!user) throw new CloudError({ status: 404, code: 'NotFound', detail: `No user with the email ${email}.` });
+  return user;
+}
+
+// ── agent ──
+
+program
+  .command('agent')
+  .description('run this machine\'s agent in the foreground until SIGINT/SIGTERM')
+  .action(async () => {
+    const profile = await openProfile();
+    const cloud = await openCloud(profile);
+    const agent = await createMachineAgent(profile, cloud);
+    let lastLine = '';
+    agent.on('state', (state) => {
+      const line =
+        state.status === 'online'
+          ? `agent: online (${cloud.serverUrl})`
+          : state.status === 'waiting'
+            ? `agent: disconnected (${state.reason}); retrying`
+            : state.status === 'refused'
+              ? `agent: refused by the cloud: ${state.message} (${state.code})`
+              : state.status === 'connecting'
+                ? `agent: connecting to ${cloud.serverUrl}…`
+                : 'agent: stopped';
+      if (line !== lastLine) output.progress(line);
+      lastLine = line;
+    });
+    const stopped = new Promise<number>((resolve) => {
+      const stop = (signal: string) => {
+        output.progress(`agent: ${signal}, closing the connection`);
+        void agent.stop().then(() => resolve(EXIT.ok));
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      agent.on('state', (state) => {
+        if (state.status === 'refused') resolve(exitCodeFor(state.code));
+      });
+    });
+    agent.start();
+    process.exitCode = await stopped;
+  });
+
+// ── errors ──
+
+function describe(error: unknown): { message: string; code: string } {
+  if (error instanceof CloudError) return { message: error.detail || error.message, code: error.code };
+  if (error instanceof GroupCryptoError) {
+    return {
+      message: error.code === 'IncorrectGroupPassword' ? 'The group password is incorrect.' : error.message,
+      code: error.code,
+    };
+  }
+  if (error instanceof SecretStoreError) return { message: error.message, code: error.code };
+  if (error instanceof UsageError) return { message: error.message, code: 'Usage' };
+  if (error instanceof Error && typeof (error as { code?: unknown }).code === 'string') {
+    return { message: error.message, code: (error as unknown as { code: string }).code };
+  }
+  return { message: error instanceof Error ? error.message : String(error), code: 'Error' };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const userArgs = argv.slice(2);
+  const json = userArgs.includes('--json');
+  output = createOutput(json);
+  const secretArg = secretOnCommandLine(userArgs);
+  if (secretArg) {
+    output.error(
+      `Secrets are never taken from the command line (${secretArg}); pass them on standard input or at the prompt.`,
+      'SecretOnCommandLine',
+    );
+    return EXIT.usage;
+  }
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here too, successfully.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    const { message, code } = describe(error);
+    output.error(message, code);
+    return code === 'AlreadyRegistered' ? EXIT.conflict : exitCodeFor(code);
+  }
+}
+
+process.exitCode = await main(process.argv);
