@@ -32,62 +32,15 @@
  */
 import { Type, type Static, type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { ERROR_STATUS, type ErrorCode } from './errors.ts';
+import { NEW_GROUP_PASSWORD_MIN_LENGTH, type DesktopErrorEnvelope, type EventName, type MethodName } from './desktop-api-names.ts';
+
+// The names, error envelope and channel constants live in a schema-free module so that the
+// sandboxed preload and the renderer bundle them without TypeBox.
+export * from './desktop-api-names.ts';
 import { ACCESS_LEVELS, Description, DisplayName, Email, Id, ObjectName } from './api/common.ts';
 
 // Type.Enum, not Type.Union(list.map(Type.Literal)): the latter's static type is `never`.
 const AccessLevelSchema = Type.Enum(ACCESS_LEVELS);
-
-// ---------------------------------------------------------------------------------------------
-// Errors
-
-/** Codes that arise on the machine itself rather than on the cloud. */
-export const LOCAL_ERROR_CODES = [
-  /** The cloud cannot be reached (DNS, refused, TLS, timeout). */
-  'Unreachable',
-  /** The action needs a signed-in user. */
-  'NotSignedIn',
-  /** The action needs this machine to be registered. */
-  'NotRegistered',
-  /** The renderer called a method that does not exist. */
-  'UnknownMethod',
-  /** An IPC message came from a frame that is not the app's own page. */
-  'UntrustedSender',
-  /** Browser mode: the connection to the local host is closed. */
-  'HostUnavailable',
-] as const;
-export type LocalErrorCode = (typeof LOCAL_ERROR_CODES)[number];
-export type DesktopErrorCode = ErrorCode | LocalErrorCode;
-
-export interface DesktopErrorEnvelope {
-  code: DesktopErrorCode;
-  message: string;
-  /** Seconds to wait, for `RateLimited`. */
-  retryAfter?: number;
-}
-
-export function isDesktopErrorCode(value: unknown): value is DesktopErrorCode {
-  return (
-    typeof value === 'string' &&
-    (Object.hasOwn(ERROR_STATUS, value) || (LOCAL_ERROR_CODES as readonly string[]).includes(value))
-  );
-}
-
-export function isDesktopErrorEnvelope(value: unknown): value is DesktopErrorEnvelope {
-  if (typeof value !== 'object' || value === null) return false;
-  const v = value as Record<string, unknown>;
-  return isDesktopErrorCode(v.code) && typeof v.message === 'string';
-}
-
-/** Turns anything thrown into an envelope; unknown failures become `InternalError`. */
-export function toErrorEnvelope(error: unknown): DesktopErrorEnvelope {
-  if (isDesktopErrorEnvelope(error)) {
-    const envelope: DesktopErrorEnvelope = { code: error.code, message: error.message };
-    if (typeof error.retryAfter === 'number') envelope.retryAfter = error.retryAfter;
-    return envelope;
-  }
-  return { code: 'InternalError', message: 'Something went wrong in Machine Runtime.' };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Shapes the screens show
@@ -95,8 +48,6 @@ export function toErrorEnvelope(error: unknown): DesktopErrorEnvelope {
 const ServerUrl = Type.String({ minLength: 8, maxLength: 2048, pattern: '^https?://' });
 /** Typed when joining: any non-empty password may be tried (a wrong one fails the key check). */
 const GroupPasswordAttempt = Type.String({ minLength: 1, maxLength: 256 });
-/** A password the user sets for a group. */
-export const NEW_GROUP_PASSWORD_MIN_LENGTH = 8;
 const NewGroupPassword = Type.String({ minLength: NEW_GROUP_PASSWORD_MIN_LENGTH, maxLength: 256 });
 const UserPasswordAttempt = Type.String({ minLength: 1, maxLength: 256 });
 const NewUserPassword = Type.String({ minLength: 8, maxLength: 256 });
@@ -229,6 +180,11 @@ export type DesktopDiagnostics = Static<typeof DiagnosticsSchema>;
 function method<P extends TSchema, R extends TSchema>(params: P, result: R, summary: string) {
   return { params, result, summary };
 }
+interface MethodSpec {
+  params: TSchema;
+  result: TSchema;
+  summary: string;
+}
 
 export const DESKTOP_METHODS = {
   getState: method(Nothing, DesktopStateSchema, 'The machine, the user and the connection, as the screens show them.'),
@@ -335,18 +291,12 @@ export const DESKTOP_METHODS = {
   runDiagnostics: method(Nothing, DiagnosticsSchema, 'Cloud reachable, agent socket connected, clock skew.'),
   getLogsLocation: method(Nothing, Type.Object({ path: Type.String() }), 'The folder that holds the logs.'),
   exportLogs: method(Nothing, Type.Object({ path: Type.String() }), 'Writes the logs into one archive; returns its path.'),
-} as const;
+} as const satisfies Record<MethodName, MethodSpec>;
 
 export type DesktopMethods = typeof DESKTOP_METHODS;
-export type MethodName = keyof DesktopMethods;
 export type MethodParams<M extends MethodName> = Static<DesktopMethods[M]['params']>;
 export type MethodResult<M extends MethodName> = Static<DesktopMethods[M]['result']>;
 
-export const METHOD_NAMES = Object.keys(DESKTOP_METHODS) as MethodName[];
-
-export function isMethodName(value: unknown): value is MethodName {
-  return typeof value === 'string' && Object.hasOwn(DESKTOP_METHODS, value);
-}
 
 // ---------------------------------------------------------------------------------------------
 // The events: name → payload.
@@ -368,17 +318,10 @@ export const DESKTOP_EVENTS = {
   stateChanged: DesktopStateSchema,
   /** A long operation reports what it is doing. */
   progress: ProgressSchema,
-} as const;
+} as const satisfies Record<EventName, TSchema>;
 
 export type DesktopEvents = typeof DESKTOP_EVENTS;
-export type EventName = keyof DesktopEvents;
 export type EventPayload<E extends EventName> = Static<DesktopEvents[E]>;
-
-export const EVENT_NAMES = Object.keys(DESKTOP_EVENTS) as EventName[];
-
-export function isEventName(value: unknown): value is EventName {
-  return typeof value === 'string' && Object.hasOwn(DESKTOP_EVENTS, value);
-}
 
 // ---------------------------------------------------------------------------------------------
 // The derived API of `window.runtime`.
@@ -426,8 +369,6 @@ export function validateParams<M extends MethodName>(name: M, params: unknown): 
 // ---------------------------------------------------------------------------------------------
 // Bridge messages (browser mode; see the header).
 
-export const BRIDGE_PATH = '/bridge';
-
 export interface BridgeRequest {
   id: number;
   method: MethodName;
@@ -442,12 +383,5 @@ export interface BridgeEvent<E extends EventName = EventName> {
 }
 export type BridgeServerMessage = BridgeResponse | BridgeEvent;
 
-/**
- * Electron IPC: one `invoke` channel per method, carrying the params object (or nothing); main
- * answers every call with an `IpcReply` (never a rejection, so the envelope's fields survive),
- * and the preload turns `{ ok: false }` into a rejection with the envelope. Events travel on one
- * channel as `BridgeEvent` objects.
- */
-export const ipcChannel = (name: MethodName) => `runtime:${name}`;
-export const IPC_EVENT_CHANNEL = 'runtime:event';
+/** Electron IPC (see `ipcChannel` in desktop-api-names.ts): main's answer to every call. */
 export type IpcReply = { ok: true; result: unknown } | { ok: false; error: DesktopErrorEnvelope };

@@ -13,13 +13,10 @@ import {
   ipcChannel,
   isDesktopErrorEnvelope,
   isEventName,
-  type BridgeEvent,
   type EventName,
-  type EventPayload,
-  type IpcReply,
   type MethodName,
-  type RuntimeApi,
-} from '../../protocol/desktop-api.ts';
+} from '../../protocol/desktop-api-names.ts';
+import type { BridgeEvent, EventPayload, IpcReply, RuntimeApi } from '../../protocol/desktop-api.ts';
 
 function call(method: MethodName) {
   return async (params?: unknown): Promise<unknown> => {

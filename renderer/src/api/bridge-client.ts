@@ -11,13 +11,11 @@ import {
   METHOD_NAMES,
   isDesktopErrorEnvelope,
   isEventName,
-  type BridgeServerMessage,
   type DesktopErrorEnvelope,
   type EventName,
-  type EventPayload,
   type MethodName,
-  type RuntimeApi,
-} from '../../../protocol/desktop-api.ts';
+} from '../../../protocol/desktop-api-names.ts';
+import type { BridgeServerMessage, EventPayload, RuntimeApi } from '../../../protocol/desktop-api.ts';
 
 /** The token in `?token=…` or `#token=…` (or `#…&token=…`), or null. */
 export function readBridgeToken(location: Pick<Location, 'search' | 'hash'>): string | null {

@@ -1,5 +1,5 @@
 /** Error codes → sentences a person can act on. The renderer never shows a raw code alone. */
-import { isDesktopErrorEnvelope, type DesktopErrorCode, type DesktopErrorEnvelope } from '../../../protocol/desktop-api.ts';
+import { isDesktopErrorEnvelope, type DesktopErrorCode, type DesktopErrorEnvelope } from '../../../protocol/desktop-api-names.ts';
 
 const MESSAGES: Partial<Record<DesktopErrorCode, string | ((e: DesktopErrorEnvelope) => string)>> = {
   IncorrectGroupPassword: 'The group password is incorrect.',

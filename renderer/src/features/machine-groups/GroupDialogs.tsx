@@ -23,7 +23,8 @@ import {
   makeStyles,
   tokens,
 } from '@fluentui/react-components';
-import { NEW_GROUP_PASSWORD_MIN_LENGTH, type DesktopGroup, type DesktopState } from '../../../../protocol/desktop-api.ts';
+import { NEW_GROUP_PASSWORD_MIN_LENGTH } from '../../../../protocol/desktop-api-names.ts';
+import type { DesktopGroup, DesktopState } from '../../../../protocol/desktop-api.ts';
 import { getRuntime } from '../../api/runtime.ts';
 import { useAction, type ActionFailure } from '../../app/use-action.ts';
 import { useAppStore, useProgressOf } from '../../stores/app-store.ts';
