@@ -88,6 +88,11 @@ ensureSystemPackages();
 step('lint', 'npx', ['eslint', '.']);
 step('type-check', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
 step('unit and cloud suites (PGlite)', 'npx', ['vitest', 'run']);
+// The Electron shell: build the renderer (scanned too), then Electronegativity, which fails on
+// any HIGH or MEDIUM finding (scripts/electronegativity.mjs reads the tool's findings).
+if (step('renderer build', 'npx', ['vite', 'build', '--logLevel', 'warn'])) {
+  step('electronegativity', 'node', ['scripts/electronegativity.mjs']);
+}
 
 // keytar against a real Secret Service: a throwaway gnome-keyring on a private D-Bus session,
 // in a temporary HOME. The suite fails (never skips) here if keytar or the keychain is missing.
