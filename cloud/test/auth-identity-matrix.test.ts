@@ -86,6 +86,12 @@ describe(`identity authorization matrix (${DATABASE_ENGINE})`, () => {
       expect: { admin: 409, owner: 409, coOwner: 409, user: 409, stranger: 409, machine: 409, none: 409 },
     },
     {
+      name: 'POST /auth/token (public; an unknown refresh token)',
+      method: 'POST',
+      request: () => ({ url: `${API}/auth/token`, body: { grant_type: 'refresh_token', refresh_token: 'mrrt_unknown' } }),
+      expect: { admin: 401, owner: 401, coOwner: 401, user: 401, stranger: 401, machine: 401, none: 401 },
+    },
+    {
       name: 'POST /auth/logout (public; unknown token)',
       method: 'POST',
       request: () => ({ url: `${API}/auth/logout`, body: { refresh_token: 'mrrt_unknown' } }),
@@ -164,6 +170,19 @@ describe(`identity authorization matrix (${DATABASE_ENGINE})`, () => {
       expect: { admin: 200, owner: 403, coOwner: 403, user: 403, stranger: 404, machine: 403, none: 401 },
     },
   ];
+
+  /** `GET /environments/{id}` from a row name such as `GET /environments/{id} (detail)`. */
+  const routeOf = (row: Row) => row.name.replace(/\?.*$/, '').split(' ').slice(0, 2).join(' ');
+
+  it('has a row for every identity route in the OpenAPI document', async () => {
+    const spec = (await call(cloud.app, 'GET', '/openapi.json')).json() as { paths: Record<string, Record<string, unknown>> };
+    const identityPaths = /^\/api\/v1\/(setup|auth|me|users|environments|audit-events)(\/|$)/;
+    const documented = Object.entries(spec.paths)
+      .filter(([path]) => identityPaths.test(path))
+      .flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path.replace('/api/v1', '')}`));
+    expect(documented.length).toBeGreaterThan(10);
+    expect(new Set(documented)).toEqual(new Set(rows.map(routeOf)));
+  });
 
   for (const row of rows) {
     it(row.name, async () => {
