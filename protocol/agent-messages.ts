@@ -62,6 +62,11 @@ export const HeartbeatMessage = Type.Object(
   { additionalProperties: false },
 );
 
+/** A union of string literals whose static type is the union of those strings. */
+function literals<const T extends readonly [string, ...string[]]>(values: T) {
+  return Type.Unsafe<T[number]>(Type.Union(values.map((value) => Type.Literal(value))));
+}
+
 const RunRef = {
   runId: Type.String({ format: 'uuid', maxLength: 36 }),
   attempt: Type.Integer({ minimum: 1 }),
@@ -77,7 +82,7 @@ export const RejectedMessage = Type.Object(
   {
     type: Type.Literal('rejected'),
     ...RunRef,
-    code: Type.Union(REJECT_CODES.map((code) => Type.Literal(code))),
+    code: literals(REJECT_CODES),
     message: Type.Optional(Type.String({ maxLength: 1000 })),
   },
   { additionalProperties: false },
@@ -114,7 +119,7 @@ export const FinishedMessage = Type.Object(
   {
     type: Type.Literal('finished'),
     ...RunRef,
-    status: Type.Union(FINISHED_STATUSES.map((status) => Type.Literal(status))),
+    status: literals(FINISHED_STATUSES),
     outputs: Type.Unknown(),
     error: Type.Union([RunErrorBody, Type.Null()]),
   },
@@ -205,7 +210,7 @@ export const CancelMessage = Type.Object(
   {
     type: Type.Literal('cancel'),
     ...RunRef,
-    reason: Type.Union(CANCEL_REASONS.map((reason) => Type.Literal(reason))),
+    reason: literals(CANCEL_REASONS),
   },
   { additionalProperties: false },
 );

@@ -5,7 +5,9 @@
  * - clones: a machine key presented with another fingerprint is refused (`MachineCloned`) and
  *   the machine marked clone-suspected; a second live socket for one machine is refused
  *   (`SessionConflict`), while a reconnect that finds the old socket dead replaces it.
- * Later (runs issue) the dispatcher sends assignments through `send(machineId, message)`.
+ * - runs: the run dispatcher (cloud/src/runs/dispatcher.ts) listens through `setListener` —
+ *   a machine online (hello), its heartbeats, offline (its socket gone), and its run reports —
+ *   and sends assignments and cancels through `send(machineId, message)`.
  */
 import websocket from '@fastify/websocket';
 import type { FastifyPluginAsync } from 'fastify';
@@ -14,7 +16,9 @@ import {
   AGENT_CLOSE,
   parseMachineMessage,
   type CloudMessage,
+  type HeartbeatMessage,
   type HelloMessage,
+  type RunReport,
 } from '../../../protocol/agent-messages.ts';
 import type { CloudContext } from '../context.ts';
 import type { Database } from '../db/database.ts';
@@ -31,14 +35,34 @@ interface LiveSocket {
 /** How long a ping may go unanswered before an old socket counts as dead. */
 const LIVENESS_PROBE_MS = 1500;
 
+/** What the hub tells the run dispatcher. Called in the order the socket delivered them. */
+export interface AgentHubListener {
+  /** A machine said hello (after it was registered as live and welcomed). */
+  online(machineId: string, hello: HelloMessage): void;
+  heartbeat(machineId: string, message: HeartbeatMessage): void;
+  /** The machine's live socket closed (not when the server itself shuts down). */
+  offline(machineId: string): void;
+  report(machineId: string, message: RunReport): void;
+}
+
 export class AgentHub {
   private readonly live = new Map<string, LiveSocket>();
   private sweeper: NodeJS.Timeout | undefined;
+  private listener: AgentHubListener | undefined;
 
   constructor(private readonly context: { db: Database; config: CloudConfig }) {}
 
+  setListener(listener: AgentHubListener | undefined): void {
+    this.listener = listener;
+  }
+
   isConnected(machineId: string): boolean {
     return this.live.has(machineId);
+  }
+
+  /** The machines whose agents are connected to this instance. */
+  liveMachineIds(): string[] {
+    return [...this.live.keys()];
   }
 
   /** Sends a message to a machine connected to this instance; false when it is not here. */
@@ -69,6 +93,7 @@ export class AgentHub {
       if (entry) {
         this.live.delete(row.id as string);
         entry.socket.terminate();
+        this.listener?.offline(row.id as string);
       }
     }
     return rows.length;
@@ -111,7 +136,13 @@ export class AgentHub {
         this.refuse(socket, AGENT_CLOSE.invalidMessage, 'ValidationFailed', 'Say hello first.');
         return;
       }
-      void this.onHeartbeat(machine.machineId).catch(() => undefined);
+      if (this.live.get(machine.machineId)?.socket !== socket) return; // replaced meanwhile
+      if (message.type === 'heartbeat') {
+        void this.onHeartbeat(machine.machineId).catch(() => undefined);
+        this.listener?.heartbeat(machine.machineId, message);
+        return;
+      }
+      this.listener?.report(machine.machineId, message);
     });
 
     socket.on('close', () => {
@@ -122,6 +153,7 @@ export class AgentHub {
       void this.context.db
         .query(`UPDATE machines SET status = 'Offline' WHERE id = $1`, [machine.machineId])
         .catch(() => undefined);
+      this.listener?.offline(machine.machineId);
     });
   }
 
@@ -192,6 +224,7 @@ export class AgentHub {
         serverTime: config.now().toISOString(),
       } satisfies CloudMessage),
     );
+    this.listener?.online(machine.machineId, hello);
     return true;
   }
 

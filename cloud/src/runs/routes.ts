@@ -1,0 +1,361 @@
+/**
+ * Runs: queue a desktop flow on a connection's target, follow it, cancel it, read its log.
+ * Queueing answers 202 at once; the dispatcher pushes the run to a free machine right after.
+ */
+import { Type } from 'typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import type { CloudContext } from '../context.ts';
+import type { Queryable } from '../db/database.ts';
+import {
+  CreateRunBody,
+  IdParams,
+  ListRunsQuery,
+  QueuedRun,
+  Run,
+  RunLogs,
+  RunLogsQuery,
+  type Run as RunView,
+} from '../../../protocol/cloud-api.ts';
+import { loadActor, requireUser } from '../auth/authenticate.ts';
+import { ApiError } from '../http/problem.ts';
+import { recordAudit } from '../audit/audit.ts';
+import { canSeeGroup, decideMachineAction } from '../policy/permissions.ts';
+import { decideRunOnTarget, decideRunVisibility, groupAccessOf, loadTarget } from './targets.ts';
+import { waitingReason } from './waiting.ts';
+import { dispatcherOf } from './dispatcher.ts';
+
+const problem = { $ref: 'Problem#' };
+/** Inputs travel on the agent socket: keep them small. */
+const MAX_INPUTS_BYTES = 64 * 1024;
+
+type RunRow = {
+  id: string;
+  environment_id: string;
+  flow_id: string;
+  connection_id: string;
+  created_by: string;
+  group_id: string | null;
+  target_machine_id: string | null;
+  run_mode: 'Attended' | 'Unattended';
+  priority: 'High' | 'Normal';
+  status: RunView['status'];
+  attempt: number;
+  machine_id: string | null;
+  queued_at: Date;
+  assigned_at: Date | null;
+  started_at: Date | null;
+  finished_at: Date | null;
+  cancel_requested_at: Date | null;
+  inputs: unknown;
+  outputs: unknown;
+  error_code: string | null;
+  error_message: string | null;
+  rejected_by: string[];
+  log_lines: number;
+};
+
+const RUN_COLUMNS = `id, environment_id, flow_id, connection_id, created_by, group_id, target_machine_id, run_mode, priority,
+  status, attempt, machine_id, queued_at, assigned_at, started_at, finished_at, cancel_requested_at, inputs, outputs,
+  error_code, error_message, rejected_by, log_lines`;
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+async function runView(context: CloudContext, row: RunRow): Promise<RunView> {
+  const view: RunView = {
+    id: row.id,
+    status: row.status,
+    desktopFlowId: row.flow_id,
+    connectionId: row.connection_id,
+    target: row.group_id ? { type: 'MachineGroup', id: row.group_id } : { type: 'Machine', id: row.target_machine_id! },
+    runMode: row.run_mode,
+    priority: row.priority,
+    machineId: row.machine_id,
+    attempt: row.attempt,
+    queuedAt: row.queued_at.toISOString(),
+    assignedAt: iso(row.assigned_at),
+    startedAt: iso(row.started_at),
+    finishedAt: iso(row.finished_at),
+    cancelRequestedAt: iso(row.cancel_requested_at),
+    inputs: row.inputs,
+    outputs: row.outputs ?? null,
+    createdBy: row.created_by,
+  };
+  if (row.error_code) view.error = { code: row.error_code, message: row.error_message ?? '' };
+  if (row.status === 'Queued') {
+    const waiting = await waitingReason(context.db, row, context.config.now(), context.config.runs);
+    view.waitingReason = waiting.reason;
+    view.waitingDetail = waiting.detail;
+  }
+  return view;
+}
+
+async function loadRun(db: Queryable, id: string): Promise<RunRow | null> {
+  const [row] = await db.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = $1`, [id]);
+  return row ?? null;
+}
+
+export const runRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (app, { context }) => {
+  const { db, config } = context;
+
+  app.post(
+    '/runs',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: "Queue a desktop flow run on the connection's machine group (or machine)",
+        description:
+          'Answers 202 at once; a free machine of the target gets the run pushed within milliseconds. ' +
+          'Order: High before Normal, then oldest first; a run no machine can take now does not block the runs behind it. ' +
+          '409 QueueFull when the target already has the maximum number of queued runs (500 by default); 409 ConnectionBroken for a broken connection.',
+        body: CreateRunBody,
+        response: { 202: QueuedRun, 400: problem, 401: problem, 403: problem, 404: problem, 409: problem },
+      },
+    },
+    async (request, reply) => {
+      const caller = requireUser(request);
+      const body = request.body as CreateRunBody;
+      const inputs = body.inputs ?? {};
+      if (Buffer.byteLength(JSON.stringify(inputs)) > MAX_INPUTS_BYTES) {
+        throw new ApiError('ValidationFailed', `Run inputs are limited to ${MAX_INPUTS_BYTES / 1024} KiB of JSON.`);
+      }
+      const [connection] = await db.query<{
+        id: string;
+        environment_id: string;
+        target_type: 'MachineGroup' | 'Machine';
+        target_id: string;
+        status: string;
+        broken_reason: string | null;
+      }>('SELECT id, environment_id, target_type, target_id, status, broken_reason FROM connections WHERE id = $1 AND owner_id = $2', [
+        body.connectionId,
+        caller.userId,
+      ]);
+      if (!connection) throw new ApiError('NotFound', 'The connection was not found (connections are personal: use one of yours).');
+      const [flow] = await db.query<{ id: string; name: string }>('SELECT id, name FROM desktop_flows WHERE id = $1 AND environment_id = $2', [
+        body.desktopFlowId,
+        connection.environment_id,
+      ]);
+      if (!flow) throw new ApiError('NotFound', "The desktop flow was not found in the connection's environment.");
+      if (connection.status === 'Broken') {
+        throw new ApiError('ConnectionBroken', `The connection is broken: ${connection.broken_reason ?? 'create it again.'}`);
+      }
+      const target = await loadTarget(db, connection.target_type, connection.target_id, caller.userId);
+      if (!target) throw new ApiError('ConnectionBroken', 'The connection is broken: its target was deleted.');
+      const decision = decideRunOnTarget(await loadActor(db, caller.userId, target.environmentId), target);
+      if (decision === 'hidden') throw new ApiError('NotFound', 'The target of this connection was not found.');
+      if (decision === 'forbidden') throw new ApiError('Forbidden', `You may not run desktop flows on ${target.name}.`);
+
+      const priority = body.priority ?? 'Normal';
+      const groupId = target.type === 'MachineGroup' ? target.id : null;
+      const machineId = target.type === 'Machine' ? target.id : null;
+      const id = await db.transaction(async (tx) => {
+        // The row lock on the target orders concurrent submissions, so the limit holds under load.
+        const lockSql = groupId ? 'SELECT id FROM machine_groups WHERE id = $1 FOR UPDATE' : 'SELECT id FROM machines WHERE id = $1 FOR UPDATE';
+        const [locked] = await tx.query(lockSql, [target.id]);
+        if (!locked) throw new ApiError('ConnectionBroken', 'The connection is broken: its target was deleted.');
+        const [count] = await tx.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM runs WHERE status = 'Queued' AND ${groupId ? 'group_id' : 'target_machine_id'} = $1`,
+          [target.id],
+        );
+        if ((count?.n ?? 0) >= config.runs.maxQueuedPerTarget) {
+          throw new ApiError(
+            'QueueFull',
+            `${target.name} already has ${config.runs.maxQueuedPerTarget} queued runs; wait for some to start or cancel them.`,
+          );
+        }
+        const [row] = await tx.query<{ id: string }>(
+          `INSERT INTO runs (environment_id, flow_id, connection_id, created_by, group_id, target_machine_id, run_mode, priority,
+                             priority_rank, inputs, queued_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11) RETURNING id`,
+          [
+            target.environmentId,
+            flow.id,
+            connection.id,
+            caller.userId,
+            groupId,
+            machineId,
+            body.runMode,
+            priority,
+            priority === 'High' ? 0 : 1,
+            JSON.stringify(inputs),
+            config.now(),
+          ],
+        );
+        await recordAudit(tx, {
+          actor: caller,
+          action: 'run.queued',
+          targetType: 'run',
+          targetId: row!.id,
+          environmentId: target.environmentId,
+          detail: { flow: flow.name, target: { type: target.type, id: target.id }, runMode: body.runMode, priority },
+        });
+        return row!.id;
+      });
+      dispatcherOf(context).runQueued({ groupId, machineId });
+      return reply.status(202).send({ id, status: 'Queued' as const });
+    },
+  );
+
+  app.get(
+    '/runs/:id',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'A run: its state, machine, attempt, times, outputs or error, and why it waits while queued',
+        params: IdParams,
+        response: { 200: Run, 400: problem, 401: problem, 403: problem, 404: problem },
+      },
+    },
+    async (request) => {
+      const caller = requireUser(request);
+      const row = await loadRun(db, (request.params as { id: string }).id);
+      if (!row || (await decideRunVisibility(db, caller.userId, row, 'view')) !== 'allow') throw new ApiError('NotFound', 'The run was not found.');
+      return runView(context, row);
+    },
+  );
+
+  app.get(
+    '/runs',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: "Runs, newest first: a group's queue and history (groupId), a machine's (machineId), or your own",
+        querystring: ListRunsQuery,
+        response: { 200: Type.Array(Run), 400: problem, 401: problem, 403: problem, 404: problem },
+      },
+    },
+    async (request) => {
+      const caller = requireUser(request);
+      const query = request.query as ListRunsQuery;
+      const limit = query.limit ?? 100;
+      let rows: RunRow[];
+      if (query.groupId) {
+        const [group] = await db.query<{ environment_id: string }>('SELECT environment_id FROM machine_groups WHERE id = $1', [query.groupId]);
+        const access = group ? await groupAccessOf(db, query.groupId, caller.userId) : null;
+        if (!group || !canSeeGroup(await loadActor(db, caller.userId, group.environment_id), access)) {
+          throw new ApiError('NotFound', 'The machine group was not found.');
+        }
+        rows = await db.query<RunRow>(
+          `SELECT ${RUN_COLUMNS} FROM runs
+            WHERE (group_id = $1 OR machine_id IN (SELECT id FROM machines WHERE group_id = $1)) AND ($2::text IS NULL OR status = $2)
+            ORDER BY queued_at DESC, id LIMIT $3`,
+          [query.groupId, query.status ?? null, limit],
+        );
+      } else if (query.machineId) {
+        const [machine] = await db.query<{ environment_id: string; owner_id: string; group_id: string | null }>(
+          'SELECT environment_id, owner_id, group_id FROM machines WHERE id = $1',
+          [query.machineId],
+        );
+        const groupAccess = machine?.group_id ? await groupAccessOf(db, machine.group_id, caller.userId) : null;
+        if (
+          !machine ||
+          decideMachineAction(await loadActor(db, caller.userId, machine.environment_id), { ownsMachine: machine.owner_id === caller.userId, groupAccess }, 'view') !==
+            'allow'
+        ) {
+          throw new ApiError('NotFound', 'The machine was not found.');
+        }
+        rows = await db.query<RunRow>(
+          `SELECT ${RUN_COLUMNS} FROM runs WHERE (machine_id = $1 OR target_machine_id = $1) AND ($2::text IS NULL OR status = $2)
+            ORDER BY queued_at DESC, id LIMIT $3`,
+          [query.machineId, query.status ?? null, limit],
+        );
+      } else {
+        rows = await db.query<RunRow>(
+          `SELECT ${RUN_COLUMNS} FROM runs WHERE created_by = $1 AND ($2::text IS NULL OR status = $2) ORDER BY queued_at DESC, id LIMIT $3`,
+          [caller.userId, query.status ?? null, limit],
+        );
+      }
+      const views: RunView[] = [];
+      for (const row of rows) views.push(await runView(context, row));
+      return views;
+    },
+  );
+
+  app.post(
+    '/runs/:id/cancel',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'Cancel a run: a queued (or not yet accepted) run ends at once; a running one is stopped on its machine (whole process tree)',
+        description: 'Answers with the run. While the machine stops the flow the run stays Running with cancelRequestedAt set. 409 RunFinished when it already ended.',
+        params: IdParams,
+        response: { 200: Run, 400: problem, 401: problem, 403: problem, 404: problem, 409: problem },
+      },
+    },
+    async (request) => {
+      const caller = requireUser(request);
+      const runId = (request.params as { id: string }).id;
+      const existing = await loadRun(db, runId);
+      const decision = existing ? await decideRunVisibility(db, caller.userId, existing, 'cancel') : 'hidden';
+      if (decision === 'hidden') throw new ApiError('NotFound', 'The run was not found.');
+      if (decision === 'forbidden') throw new ApiError('Forbidden', 'Only whoever queued the run, or those who manage its target, may cancel it.');
+      const now = config.now();
+      const outcome = await db.transaction(async (tx) => {
+        const [run] = await tx.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = $1 FOR UPDATE`, [runId]);
+        if (!run) throw new ApiError('NotFound', 'The run was not found.');
+        if (['Succeeded', 'Failed', 'Cancelled', 'TimedOut'].includes(run.status)) {
+          throw new ApiError('RunFinished', `The run already ended (${run.status}).`);
+        }
+        // Not accepted yet means not started: it ends now. Otherwise the machine must stop it.
+        const endsNow = run.status === 'Queued' || (run.status === 'Assigned' && !(await isAccepted(tx, runId)));
+        if (endsNow) {
+          await tx.query(
+            `UPDATE runs SET status = 'Cancelled', finished_at = $2, cancel_requested_at = $2, error_code = 'Cancelled',
+                    error_message = 'Cancelled before it started.', accept_deadline = NULL WHERE id = $1`,
+            [runId, now],
+          );
+        } else {
+          await tx.query('UPDATE runs SET cancel_requested_at = COALESCE(cancel_requested_at, $2) WHERE id = $1', [runId, now]);
+        }
+        await recordAudit(tx, {
+          actor: caller,
+          action: 'run.cancelled',
+          targetType: 'run',
+          targetId: runId,
+          environmentId: run.environment_id,
+          detail: { status: run.status },
+        });
+        return { machineId: run.machine_id, attempt: run.attempt, endsNow };
+      });
+      if (outcome.machineId) {
+        const dispatcher = dispatcherOf(context);
+        dispatcher.sendCancel(outcome.machineId, runId, outcome.attempt, 'Cancelled');
+        if (outcome.endsNow) dispatcher.machineMayBeFree(outcome.machineId);
+      }
+      return runView(context, (await loadRun(db, runId))!);
+    },
+  );
+
+  app.get(
+    '/runs/:id/logs',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: "A run's log lines (stdout, stderr and system lines), oldest first; page with `after` (a seq)",
+        params: IdParams,
+        querystring: RunLogsQuery,
+        response: { 200: RunLogs, 400: problem, 401: problem, 403: problem, 404: problem },
+      },
+    },
+    async (request) => {
+      const caller = requireUser(request);
+      const runId = (request.params as { id: string }).id;
+      const row = await loadRun(db, runId);
+      if (!row || (await decideRunVisibility(db, caller.userId, row, 'view')) !== 'allow') throw new ApiError('NotFound', 'The run was not found.');
+      const { after, limit } = request.query as { after?: number; limit?: number };
+      const lines = await db.query<{ seq: number; at: Date; stream: 'stdout' | 'stderr' | 'system'; line: string }>(
+        'SELECT seq, at, stream, line FROM run_logs WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+        [runId, after ?? 0, limit ?? 1000],
+      );
+      return {
+        runId,
+        lines: lines.map((l) => ({ seq: l.seq, at: l.at.toISOString(), stream: l.stream, line: l.line })),
+        truncated: row.log_lines > config.runs.maxLogLines,
+      };
+    },
+  );
+};
+
+async function isAccepted(db: Queryable, runId: string): Promise<boolean> {
+  const [row] = await db.query<{ accepted: boolean }>('SELECT accepted_at IS NOT NULL AS accepted FROM runs WHERE id = $1', [runId]);
+  return row?.accepted ?? false;
+}

@@ -1,0 +1,70 @@
+/** Why a queued run is still waiting (protocol/api/runs.ts, WAITING_REASONS), from the state of its target's machines. */
+import type { Queryable } from '../db/database.ts';
+import type { RunLimits } from '../config.ts';
+import type { WaitingReason } from '../../../protocol/cloud-api.ts';
+
+export interface QueuedRunFacts {
+  group_id: string | null;
+  target_machine_id: string | null;
+  run_mode: 'Attended' | 'Unattended';
+  queued_at: Date;
+  rejected_by: string[];
+}
+
+type MachineFacts = {
+  id: string;
+  status: string;
+  maintenance: boolean;
+  accepts_unattended: boolean | null;
+  signed_in_user: string | null;
+  session_locked: boolean | null;
+  busy: boolean;
+};
+
+const DETAIL: Record<WaitingReason, string> = {
+  NoMachineOnline: 'No machine of the target is online.',
+  AllMachinesBusy: 'Every machine that can take this run is busy; it starts when one is free.',
+  Maintenance: 'The target is in maintenance: no new runs start until maintenance ends.',
+  NeedsAttendedSession: 'An attended run needs a machine with a signed-in, unlocked user session.',
+  NeedsUnattendedMachine: 'No online machine accepts unattended runs.',
+  RejectedByMachines: 'The online machines refused this run (for example, they cannot open its credentials).',
+  QueueTimeoutNear: 'The run has almost reached the queue time limit and will fail with QueueTimeout.',
+  Dispatching: 'A machine is free; the run is being handed over.',
+};
+
+export async function waitingReason(
+  db: Queryable,
+  run: QueuedRunFacts,
+  now: Date,
+  limits: RunLimits,
+): Promise<{ reason: WaitingReason; detail: string }> {
+  const pick = (reason: WaitingReason) => ({ reason, detail: DETAIL[reason] });
+  const left = run.queued_at.getTime() + limits.maxQueueSeconds * 1000 - now.getTime();
+  if (left < limits.queueTimeoutWarningSeconds * 1000) return pick('QueueTimeoutNear');
+
+  let groupMaintenance = false;
+  if (run.group_id) {
+    const [group] = await db.query<{ maintenance: boolean }>('SELECT maintenance FROM machine_groups WHERE id = $1', [run.group_id]);
+    groupMaintenance = group?.maintenance ?? false;
+  }
+  const machines = await db.query<MachineFacts>(
+    `SELECT m.id, m.status, m.maintenance, s.accepts_unattended, s.signed_in_user, s.session_locked,
+            EXISTS (SELECT 1 FROM runs r WHERE r.machine_id = m.id AND r.status IN ('Assigned', 'Running')) AS busy
+       FROM machines m LEFT JOIN agent_sessions s ON s.machine_id = m.id
+      WHERE ($1::uuid IS NOT NULL AND m.group_id = $1) OR m.id = $2`,
+    [run.group_id, run.target_machine_id],
+  );
+  if (groupMaintenance) return pick('Maintenance');
+  const online = machines.filter((m) => m.status === 'Online');
+  if (online.length === 0) return pick('NoMachineOnline');
+  const available = online.filter((m) => !m.maintenance);
+  if (available.length === 0) return pick('Maintenance');
+  const capable = available.filter((m) =>
+    run.run_mode === 'Attended' ? m.signed_in_user !== null && m.session_locked === false : m.accepts_unattended === true,
+  );
+  if (capable.length === 0) return pick(run.run_mode === 'Attended' ? 'NeedsAttendedSession' : 'NeedsUnattendedMachine');
+  const willing = capable.filter((m) => !run.rejected_by.includes(m.id));
+  if (willing.length === 0) return pick('RejectedByMachines');
+  if (willing.every((m) => m.busy)) return pick('AllMachinesBusy');
+  return pick('Dispatching');
+}
