@@ -11,13 +11,18 @@
 import { Type, type Static } from 'typebox';
 import { Id, NullableTimestamp, ObjectName, OwnerSummary, Timestamp } from './common.ts';
 
+/** A union of string literals whose static type is the union of those strings. */
+function literals<const T extends readonly [string, ...string[]]>(values: T) {
+  return Type.Unsafe<T[number]>(Type.Union(values.map((value) => Type.Literal(value))));
+}
+
 // ── Connections ──────────────────────────────────────────────────────────────────────────
 
 export const CONNECTION_TARGET_TYPES = ['MachineGroup', 'Machine'] as const;
 export type ConnectionTargetType = (typeof CONNECTION_TARGET_TYPES)[number];
 
 export const ConnectionTarget = Type.Object(
-  { type: Type.Union(CONNECTION_TARGET_TYPES.map((t) => Type.Literal(t))), id: Id },
+  { type: literals(CONNECTION_TARGET_TYPES), id: Id },
   { additionalProperties: false },
 );
 
@@ -39,9 +44,9 @@ export const Connection = Type.Object({
   id: Id,
   environmentId: Id,
   name: Type.String(),
-  target: Type.Object({ type: Type.Union(CONNECTION_TARGET_TYPES.map((t) => Type.Literal(t))), id: Id }),
+  target: Type.Object({ type: literals(CONNECTION_TARGET_TYPES), id: Id }),
   username: Type.String(),
-  status: Type.Union(CONNECTION_STATUSES.map((s) => Type.Literal(s))),
+  status: literals(CONNECTION_STATUSES),
   brokenReason: Type.Optional(Type.String()),
   createdAt: Timestamp,
 });
@@ -49,7 +54,7 @@ export type Connection = Static<typeof Connection>;
 
 export const CreatedConnection = Type.Object({
   id: Id,
-  status: Type.Union(CONNECTION_STATUSES.map((s) => Type.Literal(s))),
+  status: literals(CONNECTION_STATUSES),
 });
 
 export const ListConnectionsQuery = Type.Object({ environmentId: Type.Optional(Id) }, { additionalProperties: false });
@@ -58,7 +63,7 @@ export const ListConnectionsQuery = Type.Object({ environmentId: Type.Optional(I
 
 export const FLOW_RUNTIMES = ['node', 'shell'] as const;
 export type FlowRuntime = (typeof FLOW_RUNTIMES)[number];
-export const FlowRuntimeSchema = Type.Union(FLOW_RUNTIMES.map((r) => Type.Literal(r)));
+export const FlowRuntimeSchema = literals(FLOW_RUNTIMES);
 /** Scripts are small programs, not payloads. */
 export const FlowScript = Type.String({ minLength: 1, maxLength: 100_000 });
 
@@ -85,16 +90,16 @@ export const ListDesktopFlowsQuery = Type.Object({ environmentId: Type.Optional(
 
 export const RUN_STATUSES = ['Queued', 'Assigned', 'Running', 'Succeeded', 'Failed', 'Cancelled', 'TimedOut'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
-export const RunStatusSchema = Type.Union(RUN_STATUSES.map((s) => Type.Literal(s)));
+export const RunStatusSchema = literals(RUN_STATUSES);
 export const FINAL_RUN_STATUSES: readonly RunStatus[] = ['Succeeded', 'Failed', 'Cancelled', 'TimedOut'];
 
 export const RUN_MODES = ['Attended', 'Unattended'] as const;
 export type RunMode = (typeof RUN_MODES)[number];
-export const RunModeSchema = Type.Union(RUN_MODES.map((m) => Type.Literal(m)));
+export const RunModeSchema = literals(RUN_MODES);
 
 export const RUN_PRIORITIES = ['High', 'Normal'] as const;
 export type RunPriority = (typeof RUN_PRIORITIES)[number];
-export const RunPrioritySchema = Type.Union(RUN_PRIORITIES.map((p) => Type.Literal(p)));
+export const RunPrioritySchema = literals(RUN_PRIORITIES);
 
 /**
  * Why a queued run is still waiting:
@@ -159,7 +164,7 @@ export const Run = Type.Object({
   status: RunStatusSchema,
   desktopFlowId: Id,
   connectionId: Id,
-  target: Type.Object({ type: Type.Union(CONNECTION_TARGET_TYPES.map((t) => Type.Literal(t))), id: Id }),
+  target: Type.Object({ type: literals(CONNECTION_TARGET_TYPES), id: Id }),
   runMode: RunModeSchema,
   priority: RunPrioritySchema,
   machineId: Type.Union([Id, Type.Null()]),
@@ -172,7 +177,7 @@ export const Run = Type.Object({
   inputs: Type.Unknown(),
   outputs: Type.Unknown({ description: 'The JSON the flow produced; null until it succeeded' }),
   error: Type.Optional(RunError),
-  waitingReason: Type.Optional(Type.Union(WAITING_REASONS.map((r) => Type.Literal(r)))),
+  waitingReason: Type.Optional(literals(WAITING_REASONS)),
   waitingDetail: Type.Optional(Type.String()),
   createdBy: Id,
 });
