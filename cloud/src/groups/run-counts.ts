@@ -1,17 +1,15 @@
 /**
- * How many runs each group has running and queued, for `GET /machine-groups`. There are no runs
- * yet (the runs issue adds the table); this is the one place that will count them, e.g.
- *   SELECT group_id, count(*) FILTER (WHERE status IN ('Assigned', 'Running')) AS running,
- *          count(*) FILTER (WHERE status = 'Queued') AS queued
- *     FROM runs WHERE group_id = ANY($1::uuid[]) GROUP BY group_id
+ * How many runs each group has running and queued, for `GET /machine-groups`: counted by the
+ * runs area (cloud/src/runs/queue.ts), the one place that knows the run states.
  */
 import type { Queryable } from '../db/database.ts';
+import { runCountsByGroup } from '../runs/queue.ts';
 
 export interface RunCounts {
   running: number;
   queued: number;
 }
 
-export async function groupRunCounts(_db: Queryable, groupIds: readonly string[]): Promise<Map<string, RunCounts>> {
-  return new Map(groupIds.map((id) => [id, { running: 0, queued: 0 }]));
+export async function groupRunCounts(db: Queryable, groupIds: readonly string[]): Promise<Map<string, RunCounts>> {
+  return runCountsByGroup(db, groupIds);
 }
