@@ -9,11 +9,13 @@ import { LogoutRequest, TokenRequest, TokenResponse, type TokenResponse as Token
 import { JWT_BEARER_GRANT } from '../../../protocol/machine-assertion.ts';
 import { dummyPasswordHash, verifyPassword } from '../auth/passwords.ts';
 import { ApiError } from '../http/problem.ts';
-import { issueRefreshToken, revokeFamilyOf, rotateRefreshToken } from './refresh-tokens.ts';
+import { issueRefreshToken, pruneRefreshTokens, revokeFamilyOf, rotateRefreshToken } from './refresh-tokens.ts';
 import { verifyMachineAssertion } from './machine-assertion.ts';
 import { problems } from './shared.ts';
 
 const SIGN_IN_WINDOW_SECONDS = 15 * 60;
+/** Every this many token requests, old rate-limit windows and long-expired refresh tokens go. */
+const PRUNE_EVERY = 200;
 const FORM_BODY_LIMIT = 16 * 1024;
 
 const badCredentials = () => new ApiError('Unauthorized', 'The email or password is incorrect.');
@@ -28,6 +30,15 @@ export const tokenRoutes: FastifyPluginAsync<{ context: CloudContext }> = async 
     { parseAs: 'string', bodyLimit: FORM_BODY_LIMIT },
     (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
   );
+
+  let requestsSincePrune = 0;
+  function pruneNowAndThen(log: { warn(obj: object, msg: string): void }) {
+    if (++requestsSincePrune < PRUNE_EVERY) return;
+    requestsSincePrune = 0;
+    Promise.all([rateLimiter.prune(), pruneRefreshTokens(db, config.now())]).catch((error: unknown) =>
+      log.warn({ err: error }, 'pruning sign-in state failed'),
+    );
+  }
 
   async function userTokens(userId: string, refreshToken: string): Promise<TokenResponseBody> {
     return {
@@ -58,6 +69,7 @@ export const tokenRoutes: FastifyPluginAsync<{ context: CloudContext }> = async 
       const body = request.body;
       const now = config.now();
       reply.header('cache-control', 'no-store');
+      pruneNowAndThen(request.log);
 
       if (body.grant_type === 'password') {
         const email = body.email.trim().toLowerCase();
