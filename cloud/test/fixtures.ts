@@ -61,7 +61,7 @@ export async function createMachineRow(
 ): Promise<{ id: string; fingerprint: string; token: string }> {
   const { generateKeyPairSync, randomBytes } = await import('node:crypto');
   const raw = (type: 'ed25519' | 'x25519') =>
-    Buffer.from(generateKeyPairSync(type).publicKey.export({ format: 'jwk' }).x!, 'base64url').toString('base64');
+    Buffer.from(generateKeyPairSync(type as 'ed25519').publicKey.export({ format: 'jwk' }).x!, 'base64url').toString('base64');
   const fingerprint = options.fingerprint ?? randomBytes(32).toString('hex');
   const [row] = await db.query<{ id: string }>(
     `INSERT INTO machines (environment_id, owner_id, name, signing_public_key, encryption_public_key, fingerprint_hash, group_id)

@@ -10,7 +10,7 @@ import { RuntimeProfile } from '../runtime/profile.ts';
 import { CloudError, type CloudClient } from '../runtime/cloud-client.ts';
 import { GroupCryptoError } from '../runtime/group-crypto.ts';
 import { SecretStoreError } from '../runtime/secret-store.ts';
-import { changeGroupPassword, findGroup, groupHasPassword, joinGroup, leaveGroup } from '../runtime/group-membership.ts';
+import { changeGroupPassword, joinGroup, leaveGroup, resolveGroup } from '../runtime/membership.ts';
 import { createMachineAgent } from '../runtime/machine-agent.ts';
 import { RUNTIME_VERSION } from '../runtime/version.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
@@ -59,9 +59,11 @@ async function openCloud(profile: RuntimeProfile): Promise<CloudClient> {
 }
 
 /** The key derivation takes a moment (scrypt, 128 MiB): say so while it runs. */
-function membershipProgress(step: string): void {
-  if (step === 'deriving') output.progress('Deriving the group key from the password (this takes a moment)…');
-}
+const membershipProgress = {
+  onProgress(phase: string): void {
+    if (phase === 'deriving-key') output.progress('Deriving the group key from the password (this takes a moment)…');
+  },
+};
 
 function isoOrDash(value: string | null | undefined): string {
   return value ? new Date(value).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-';
@@ -262,8 +264,8 @@ groups
     const profile = await openProfile();
     const cloud = await openCloud(profile);
     const as = (await cloud.hasUserSession()) ? 'user' : 'machine';
-    const group = await findGroup(cloud, options.group, as);
-    const first = !(await groupHasPassword(cloud, group.id));
+    const group = await resolveGroup(cloud, options.group, as);
+    const first = !group.hasPassword;
     if (first && secrets.interactive) {
       output.progress('This group has no password yet: the one you choose now protects it. It cannot be recovered if lost.');
     }
@@ -289,8 +291,9 @@ groups
   .action(async () => {
     const profile = await openProfile();
     const cloud = await openCloud(profile);
+    const groupName = profile.settings.get('groupName');
     const left = await leaveGroup(profile, cloud);
-    output.result(`This machine left ${left.groupName ? `"${left.groupName}"` : 'its group'}.`, left);
+    output.result(`This machine left ${groupName ? `"${groupName}"` : 'its group'}.`, { ...left, groupName: groupName ?? null });
   });
 
 groups
@@ -301,11 +304,11 @@ groups
     const profile = await openProfile();
     const cloud = await openCloud(profile);
     const as = (await cloud.hasUserSession()) ? 'user' : 'machine';
-    const group = await findGroup(cloud, options.group, as);
+    const group = await resolveGroup(cloud, options.group, as);
     if (secrets.interactive) output.progress('The new password cannot be recovered if lost.');
     const password = await secrets.readNew('New group password: ', 'Repeat the new group password: ');
     const result = await changeGroupPassword(profile, cloud, group.id, password, membershipProgress);
-    output.result(`Changed the password of "${group.name}".`, { groupId: group.id, ...result });
+    output.result(`Changed the password of "${group.name}".`, result);
   });
 
 groups
@@ -317,7 +320,7 @@ groups
   .action(async (options: { group: string; user: string; access: 'co-owner' | 'user' }) => {
     const profile = await openProfile();
     const cloud = await openCloud(profile);
-    const group = await findGroup(cloud, options.group);
+    const group = await resolveGroup(cloud, options.group);
     const user = await findUser(cloud, options.user);
     const entry = await cloud.shareGroup(group.id, user.id, { access: options.access === 'co-owner' ? 'CoOwner' : 'User' });
     output.result(`Shared "${group.name}" with ${user.email} as ${options.access === 'co-owner' ? 'Co-owner' : 'User'}.`, entry);
@@ -331,7 +334,7 @@ groups
   .action(async (options: { group: string; user: string }) => {
     const profile = await openProfile();
     const cloud = await openCloud(profile);
-    const group = await findGroup(cloud, options.group);
+    const group = await resolveGroup(cloud, options.group);
     const user = await findUser(cloud, options.user);
     await cloud.unshareGroup(group.id, user.id);
     output.result(`${user.email} no longer has access to "${group.name}".`, { groupId: group.id, userId: user.id });
@@ -344,7 +347,7 @@ groups
   .action(async (options: { group: string }) => {
     const profile = await openProfile();
     const cloud = await openCloud(profile);
-    const group = await findGroup(cloud, options.group);
+    const group = await resolveGroup(cloud, options.group);
     await cloud.deleteGroup(group.id);
     output.result(`Deleted machine group "${group.name}".`, { deleted: group.id });
   });
