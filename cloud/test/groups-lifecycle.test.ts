@@ -291,6 +291,21 @@ describe(`machine group lifecycle (${DATABASE_ENGINE})`, () => {
     expect(elsewhere.body).toMatchObject({ environmentId: env2!.id });
   });
 
+  it('lets only one of two racing first joins set the password (the other is told to fetch the bundle)', async () => {
+    const group = (await createGroup(owner.token, 'Raced first join')).id;
+    const a = await registerMachine(send, cloud.db, owner.token, 'first-a');
+    const b = await registerMachine(send, cloud.db, owner.token, 'first-b');
+    const [ra, rb] = await Promise.all([joinGroup(send, a, group, 'password-of-a'), joinGroup(send, b, group, 'password-of-b')]);
+    const statuses = [ra.reply, rb.reply].map((r) => (r.status === 201 ? 'joined' : `${r.status} ${r.body?.code}`)).sort();
+    expect(statuses).toEqual(['409 GroupHasPassword', 'joined']);
+    const winner = ra.reply.status === 201 ? ra : rb;
+    const bundle = (await fetchKeyBundle(send, owner.token, group)).body;
+    expect(bundle.signingPublicKey).toBe(winner.keys!.signing.publicKey);
+    const loser = ra.reply.status === 201 ? b : a;
+    const winnerPassword = ra.reply.status === 201 ? 'password-of-a' : 'password-of-b';
+    expect((await joinGroup(send, loser, group, winnerPassword)).reply.status).toBe(201);
+  });
+
   it('admits exactly 50 of 60 machines joining at the same time (GroupFull for the rest)', async () => {
     const group = (await createGroup(owner.token, 'Big farm')).id;
     // The first machine sets the password and leaves: the group has keys and no machine.
