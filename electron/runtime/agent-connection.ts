@@ -84,6 +84,11 @@ export class AgentConnection extends EventEmitter<{
     this.setState({ status: 'stopped' });
   }
 
+  /** Where heartbeats get the runs in progress (the run executor, created after the connection). */
+  setRunningRunIds(source: () => string[]): void {
+    this.options.runningRunIds = source;
+  }
+
   /** Sends a message on the socket; false when not connected. */
   send(message: object): boolean {
     if (this.socket?.readyState !== WebSocket.OPEN) return false;
