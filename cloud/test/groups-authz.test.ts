@@ -363,6 +363,21 @@ describe(`authorization matrix (${DATABASE_ENGINE})`, () => {
       expect((await send('GET', `/api/v1/machine-groups/${w.group}`, { token: cast.user.token })).status).toBe(404);
     });
 
+    it('lets a machine leave its group after its owner lost access to the group', async () => {
+      const w = await world();
+      // The group belongs to someone else; the owner's machine joined while the owner was co-owner.
+      const other = await createUser(cloud.db, environmentId, `Group Owner ${unique()}`, ['MachineOwner']);
+      await cloud.db.query('UPDATE machine_groups SET owner_id = $2 WHERE id = $1', [w.group, other.id]);
+      await cloud.db.query(`INSERT INTO group_access (group_id, user_id, level) VALUES ($1, $2, 'CoOwner')`, [w.group, cast.owner.id]);
+      expect((await send('GET', `/api/v1/machine-groups/${w.group}`, { token: w.member.token })).status).toBe(200);
+      await cloud.db.query('DELETE FROM group_access WHERE group_id = $1 AND user_id = $2', [w.group, cast.owner.id]);
+      expect((await send('GET', `/api/v1/machine-groups/${w.group}`, { token: w.member.token })).status).toBe(404);
+      const left = await send('DELETE', `/api/v1/machine-groups/${w.group}/machines/${w.member.id}`, { token: w.member.token });
+      expect(left.status).toBe(204);
+      const [row] = await cloud.db.query<{ group_id: string | null }>('SELECT group_id FROM machines WHERE id = $1', [w.member.id]);
+      expect(row!.group_id).toBeNull();
+    });
+
     it('refuses a member machine joining again, and a machine of another environment', async () => {
       const w = await world();
       const again = await send('POST', `/api/v1/machine-groups/${w.group}/challenges`, { token: w.member.token, body: { purpose: 'join' } });

@@ -10,7 +10,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import type { CloudContext } from '../context.ts';
 import type { Queryable } from '../db/database.ts';
-import { requireCaller, requireMachine, type Caller, type MachineCaller } from '../auth/authenticate.ts';
+import { loadActor, requireCaller, requireMachine, type Caller, type MachineCaller } from '../auth/authenticate.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { ApiError } from '../http/problem.ts';
 import { decideGroupMachineRemoval } from '../policy/permissions.ts';
@@ -29,7 +29,7 @@ import {
 } from '../../../protocol/cloud-api.ts';
 import { problems, toIso, toIsoRequired } from '../machines/common.ts';
 import { breakMachineConnections } from '../machines/repository.ts';
-import { authorizeGroup, type AuthorizedGroup } from './repository.ts';
+import { authorizeGroup, loadGroup, type AuthorizedGroup } from './repository.ts';
 import { verifyGroupSignature } from './group-keys.ts';
 
 export const membershipRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (app, { context }) => {
@@ -50,6 +50,12 @@ export const membershipRoutes: FastifyPluginAsync<{ context: CloudContext }> = a
       throw new ApiError('Forbidden', 'This machine is registered in another environment than the machine group.');
     }
     return authorized;
+  }
+
+  async function ownGroupOfMachine(caller: Caller, groupId: string): Promise<AuthorizedGroup> {
+    const group = await loadGroup(db, caller.userId, groupId);
+    if (!group) throw new ApiError('NotFound', 'The machine group was not found.');
+    return { group, actor: await loadActor(db, caller.userId, group.environment_id), access: group.access };
   }
 
   /** Uses the nonce (its own statement, committed at once: a failed proof still uses it up). */
@@ -233,7 +239,10 @@ export const membershipRoutes: FastifyPluginAsync<{ context: CloudContext }> = a
       if (caller.kind === 'machine' && !machineIsCaller) {
         throw new ApiError('Forbidden', 'A machine token can only take its own machine out of a group.');
       }
-      const { group, actor, access } = await authorizeGroup(db, caller, request.params.id, 'view');
+      // A machine may leave its own group even when its owner has since lost access to it.
+      const { group, actor, access } = machineIsCaller
+        ? await ownGroupOfMachine(caller, request.params.id)
+        : await authorizeGroup(db, caller, request.params.id, 'view');
       const decision = decideGroupMachineRemoval(actor, access, { machineIsCaller });
       if (decision === 'hidden') throw new ApiError('NotFound', 'The machine group was not found.');
       if (decision === 'forbidden') throw new ApiError('Forbidden', 'You may not remove machines from this machine group.');
