@@ -7,10 +7,7 @@ import {
   FluentProvider,
   MessageBar,
   MessageBarBody,
-  NavDrawer,
-  NavDrawerBody,
-  NavDrawerFooter,
-  NavDrawerHeader,
+  Nav,
   NavItem,
   Spinner,
   Toaster,
@@ -36,18 +33,35 @@ import { useOsTheme } from './theme.ts';
 import { useAction } from './use-action.ts';
 
 const useStyles = makeStyles({
-  provider: { height: '100vh', display: 'flex', backgroundColor: tokens.colorNeutralBackground2 },
-  nav: { height: '100%', flexShrink: 0 },
+  // Layout lives on a div inside FluentProvider: the provider's className is copied onto portal
+  // mount nodes (dialogs, menus, toasts), which must not get a full-height background.
+  shell: { height: '100vh', display: 'flex', backgroundColor: tokens.colorNeutralBackground2, color: tokens.colorNeutralForeground1 },
+  sidebar: {
+    width: '248px',
+    flexShrink: 0,
+    display: 'flex',
+    flexDirection: 'column',
+    backgroundColor: tokens.colorNeutralBackground4,
+    borderRight: `${tokens.strokeWidthThin} solid ${tokens.colorNeutralStroke2}`,
+  },
+  nav: { flexGrow: 1, paddingInline: tokens.spacingHorizontalS },
   product: {
     display: 'flex',
     alignItems: 'center',
     gap: tokens.spacingHorizontalS,
-    paddingBlock: tokens.spacingVerticalM,
+    padding: `${tokens.spacingVerticalL} ${tokens.spacingHorizontalL}`,
     fontWeight: tokens.fontWeightSemibold,
     fontSize: tokens.fontSizeBase400,
   },
   logo: { width: '24px', height: '24px' },
-  footer: { display: 'flex', flexDirection: 'column', alignItems: 'stretch', gap: tokens.spacingVerticalS, paddingBlock: tokens.spacingVerticalM },
+  footer: {
+    display: 'flex',
+    flexDirection: 'column',
+    alignItems: 'flex-start',
+    gap: tokens.spacingVerticalS,
+    padding: `${tokens.spacingVerticalM} ${tokens.spacingHorizontalM}`,
+    borderTop: `${tokens.strokeWidthThin} solid ${tokens.colorNeutralStroke2}`,
+  },
   account: { display: 'flex', flexDirection: 'column', paddingInline: tokens.spacingHorizontalS, overflow: 'hidden' },
   ellipsis: { whiteSpace: 'nowrap', overflow: 'hidden', textOverflow: 'ellipsis' },
   main: {
@@ -113,51 +127,44 @@ function AppShell() {
 
   return (
     <>
-      <NavDrawer
-        className={styles.nav}
-        open
-        type="inline"
-        selectedValue={shown}
-        onNavItemSelect={(_event, data) => setPage(data.value as Page)}
-        aria-label="Machine Runtime"
-      >
-        <NavDrawerHeader>
-          <div className={styles.product}>
-            <Logo className={styles.logo} />
-            Machine Runtime
-          </div>
-        </NavDrawerHeader>
-        <NavDrawerBody>
-          {signedIn ? (
-            <>
-              <NavItem icon={<DesktopRegular />} value="machine-settings">
-                Machine settings
+      <header className={styles.sidebar}>
+        <div className={styles.product}>
+          <Logo className={styles.logo} />
+          Machine Runtime
+        </div>
+        <nav aria-label="Main" className={styles.nav}>
+          <Nav selectedValue={shown} onNavItemSelect={(_event, data) => setPage(data.value as Page)} className={styles.nav}>
+            {signedIn ? (
+              <>
+                <NavItem icon={<DesktopRegular />} value="machine-settings">
+                  Machine settings
+                </NavItem>
+                <NavItem icon={<GroupRegular />} value="machine-groups">
+                  Machine groups
+                </NavItem>
+              </>
+            ) : (
+              <NavItem icon={<PersonRegular />} value="sign-in">
+                Account
               </NavItem>
-              <NavItem icon={<GroupRegular />} value="machine-groups">
-                Machine groups
-              </NavItem>
-            </>
-          ) : (
-            <NavItem icon={<PersonRegular />} value="sign-in">
-              Account
+            )}
+            <NavItem icon={<WrenchRegular />} value="troubleshoot">
+              Troubleshoot
             </NavItem>
-          )}
-          <NavItem icon={<WrenchRegular />} value="troubleshoot">
-            Troubleshoot
-          </NavItem>
-        </NavDrawerBody>
+          </Nav>
+        </nav>
         {state.user && (
-          <NavDrawerFooter className={styles.footer}>
+          <div className={styles.footer}>
             <div className={styles.account}>
               <Body1 className={styles.ellipsis}>{state.user.displayName}</Body1>
               <Caption1 className={styles.ellipsis}>{state.user.email}</Caption1>
             </div>
-            <Button icon={<SignOutRegular />} appearance="subtle" onClick={onSignOut} disabled={signOut.busy}>
+            <Button icon={<SignOutRegular />} appearance="subtle" onClick={onSignOut} disabledFocusable={signOut.busy}>
               {signOut.busy ? 'Signing out…' : 'Sign out'}
             </Button>
-          </NavDrawerFooter>
+          </div>
         )}
-      </NavDrawer>
+      </header>
       <main className={styles.main} aria-labelledby="page-title">
         {shown === 'sign-in' && <SignInScreen state={state} onDone={(next) => { setState(next); notify.success(`Signed in as ${next.user?.displayName ?? ''}`); }} />}
         {shown === 'machine-settings' && <MachineSettingsScreen state={state} />}
@@ -172,9 +179,11 @@ export function App() {
   const styles = useStyles();
   const theme = useOsTheme();
   return (
-    <FluentProvider theme={theme} className={styles.provider}>
+    <FluentProvider theme={theme}>
       <Toaster toasterId={TOASTER_ID} position="bottom-end" pauseOnHover pauseOnWindowBlur />
-      <AppShell />
+      <div className={styles.shell}>
+        <AppShell />
+      </div>
     </FluentProvider>
   );
 }

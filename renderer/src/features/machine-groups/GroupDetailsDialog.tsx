@@ -150,7 +150,7 @@ export function GroupDetailsDialog({
                       <TableCell>{machine.owner.displayName}</TableCell>
                       <TableCell>
                         {offers.removeMachines && !machine.isThisMachine && (
-                          <Button size="small" appearance="subtle" disabled={action.busy} aria-label={`Remove ${machine.name} from the group`} onClick={() => void removeMachine(machine)}>
+                          <Button size="small" appearance="subtle" disabledFocusable={action.busy} aria-label={`Remove ${machine.name} from the group`} onClick={() => void removeMachine(machine)}>
                             Remove
                           </Button>
                         )}

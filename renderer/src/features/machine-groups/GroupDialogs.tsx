@@ -32,7 +32,7 @@ import { useGroupsStore } from '../../stores/groups-store.ts';
 
 const useStyles = makeStyles({
   content: { display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalM },
-  progress: { marginRight: 'auto' },
+  progress: { minHeight: '20px' },
 });
 
 interface FormDialogProps {
@@ -68,13 +68,15 @@ function FormDialog(props: FormDialogProps) {
                   <MessageBarBody>{props.failure.message}</MessageBarBody>
                 </MessageBar>
               )}
+              <div role="status" className={styles.progress}>
+                {props.busy && <Spinner size="tiny" labelPosition="after" label={props.busyLabel} />}
+              </div>
             </DialogContent>
             <DialogActions>
-              {props.busy && <Spinner className={styles.progress} size="tiny" label={props.busyLabel} />}
-              <Button type="button" appearance="secondary" onClick={props.onClose} disabled={props.busy}>
+              <Button type="button" appearance="secondary" onClick={props.onClose} disabledFocusable={props.busy}>
                 Cancel
               </Button>
-              <Button type="submit" appearance="primary" disabled={props.busy}>
+              <Button type="submit" appearance="primary" disabledFocusable={props.busy}>
                 {props.submitLabel}
               </Button>
             </DialogActions>
@@ -190,8 +192,6 @@ export function JoinGroupDialog({ group, state, onClose }: { group: DesktopGroup
     if (outcome.ok) {
       done(outcome.result);
       onClose();
-    } else if (outcome.failure.code === 'IncorrectGroupPassword') {
-      setPassword('');
     }
   };
 
@@ -235,9 +235,18 @@ export function JoinGroupDialog({ group, state, onClose }: { group: DesktopGroup
           label="Group password"
           required
           validationState={problems.password || wrongPassword ? 'error' : 'none'}
-          validationMessage={problems.password ?? (wrongPassword ? action.failure?.message : undefined)}
+          validationMessage={wrongPassword ? action.failure?.message : problems.password}
         >
-          <Input type="password" value={password} onChange={(_e, d) => setPassword(d.value)} autoComplete="off" maxLength={256} />
+          <Input
+            type="password"
+            value={password}
+            onChange={(_e, d) => {
+              setPassword(d.value);
+              if (wrongPassword) action.clearFailure();
+            }}
+            autoComplete="off"
+            maxLength={256}
+          />
         </Field>
       )}
     </FormDialog>

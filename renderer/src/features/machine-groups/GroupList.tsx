@@ -5,7 +5,6 @@
  */
 import { useLayoutEffect, useRef, useState } from 'react';
 import {
-  Badge,
   Button,
   Menu,
   MenuItem,
@@ -49,15 +48,15 @@ const useStyles = makeStyles({
   row: { position: 'absolute', left: 0, right: 0, height: `${ROW_HEIGHT}px`, boxSizing: 'border-box' },
   current: { backgroundColor: tokens.colorBrandBackground2 },
   name: { flex: '2 1 0', minWidth: 0 },
-  description: { flex: '2.4 1 0', minWidth: 0 },
-  number: { flex: '0 0 84px', justifyContent: 'flex-end', paddingRight: tokens.spacingHorizontalL },
-  access: { flex: '0 0 96px' },
+  description: { flex: '2 1 0', minWidth: 0 },
+  number: { flex: '0 0 68px', justifyContent: 'flex-end', textAlign: 'end', paddingRight: tokens.spacingHorizontalL },
+  access: { flex: '0 0 84px' },
   owner: { flex: '1.2 1 0', minWidth: 0 },
-  actions: { flex: '0 0 190px', justifyContent: 'flex-end', gap: tokens.spacingHorizontalXS },
+  actions: { flex: '0 0 148px', justifyContent: 'flex-end', gap: tokens.spacingHorizontalXS },
   ellipsis: { whiteSpace: 'nowrap', overflow: 'hidden', textOverflow: 'ellipsis' },
-  nameButton: { minWidth: 0, maxWidth: '100%', justifyContent: 'flex-start', paddingInline: 0, fontWeight: tokens.fontWeightSemibold },
+  nameButton: { minWidth: 0, maxWidth: '100%', minHeight: 0, justifyContent: 'flex-start', padding: 0, fontWeight: tokens.fontWeightSemibold },
   nameText: { whiteSpace: 'nowrap', overflow: 'hidden', textOverflow: 'ellipsis' },
-  badge: { flexShrink: 0 },
+  currentLabel: { color: tokens.colorBrandForeground1, fontWeight: tokens.fontWeightSemibold, lineHeight: tokens.lineHeightBase100 },
   empty: { padding: tokens.spacingVerticalXXL, color: tokens.colorNeutralForeground2, textAlign: 'center' },
 });
 
@@ -163,16 +162,11 @@ export function GroupList({
         style={{ top: index * ROW_HEIGHT }}
       >
         <TableCell className={styles.name}>
-          <TableCellLayout truncate>
+          <TableCellLayout truncate description={offers.isCurrent ? { children: 'Current group', className: styles.currentLabel } : undefined}>
             <Button appearance="transparent" className={styles.nameButton} onClick={() => onCommand('details', group)}>
               <span className={styles.nameText}>{group.name}</span>
             </Button>
           </TableCellLayout>
-          {offers.isCurrent && (
-            <Badge className={styles.badge} appearance="filled" color="brand" size="small">
-              Current group
-            </Badge>
-          )}
         </TableCell>
         <TableCell className={styles.description}>
           <span className={styles.ellipsis} title={group.description}>
@@ -188,7 +182,7 @@ export function GroupList({
         </TableCell>
         <TableCell className={styles.actions}>
           {offers.leave && (
-            <Button size="small" icon={<DoorArrowLeftRegular />} onClick={() => onCommand('leave', group)}>
+            <Button size="small" onClick={() => onCommand('leave', group)}>
               Leave group
             </Button>
           )}

@@ -54,6 +54,7 @@ export function ManageAccessDialog({ group, onClose }: { group: DesktopGroup; on
   const [query, setQuery] = useState('');
   const [results, setResults] = useState<DesktopUser[]>([]);
   const [searching, setSearching] = useState(false);
+  const [listOpen, setListOpen] = useState(false);
   const [chosen, setChosen] = useState<DesktopUser | null>(null);
   const [access, setAccess] = useState<SharedAccess>('User');
   const action = useAction();
@@ -83,7 +84,11 @@ export function ManageAccessDialog({ group, onClose }: { group: DesktopGroup; on
       getRuntime()
         .searchUsers({ query: text })
         .then(
-          (users) => !cancelled && setResults(users),
+          (users) => {
+            if (cancelled) return;
+            setResults(users);
+            setListOpen(users.length > 0);
+          },
           () => !cancelled && setResults([]),
         )
         .finally(() => !cancelled && setSearching(false));
@@ -125,10 +130,12 @@ export function ManageAccessDialog({ group, onClose }: { group: DesktopGroup; on
           <DialogTitle>Manage access: {group.name}</DialogTitle>
           <DialogContent className={styles.content}>
             <div className={styles.add}>
-              <Field label="Add people" hint="Search by name or email">
+              <Field label="Add people">
                 <Combobox
                   freeform
-                  placeholder="Name or email"
+                  open={listOpen}
+                  onOpenChange={(_e, data) => setListOpen(data.open)}
+                  placeholder="Search by name or email"
                   value={query}
                   onChange={(event) => {
                     setQuery(event.target.value);
@@ -227,7 +234,7 @@ export function ManageAccessDialog({ group, onClose }: { group: DesktopGroup; on
                         {entry.access !== 'Owner' && (
                           <Button
                             appearance="subtle"
-                            disabled={action.busy}
+                            disabledFocusable={action.busy}
                             aria-label={`Remove ${entry.user.displayName}`}
                             onClick={() =>
                               void apply(

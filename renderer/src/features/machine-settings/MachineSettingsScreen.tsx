@@ -101,6 +101,7 @@ function RegisterForm({ state }: { state: DesktopState }) {
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
+    if (action.busy) return;
     setSubmitted(true);
     if (validateName(name)) return;
     const outcome = await action.run(
@@ -151,7 +152,7 @@ function RegisterForm({ state }: { state: DesktopState }) {
         </Dropdown>
       </Field>
       <div className={styles.actions}>
-        <Button type="submit" appearance="primary" disabled={action.busy}>
+        <Button type="submit" appearance="primary" disabledFocusable={action.busy}>
           Register
         </Button>
         {action.busy && <Spinner size="tiny" label="Registering…" />}
@@ -168,6 +169,7 @@ function ReRegisterDialog({ state, open, onOpenChange }: { state: DesktopState; 
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
+    if (action.busy) return;
     const outcome = await action.run(
       () =>
         getRuntime().reRegisterMachine({ name: machine.name, description: machine.description, environmentId: machine.environmentId }),
@@ -198,10 +200,10 @@ function ReRegisterDialog({ state, open, onOpenChange }: { state: DesktopState; 
             </DialogContent>
             <DialogActions>
               {action.busy && <Spinner size="tiny" label="Registering…" />}
-              <Button type="button" appearance="secondary" onClick={() => onOpenChange(false)} disabled={action.busy}>
+              <Button type="button" appearance="secondary" onClick={() => onOpenChange(false)} disabledFocusable={action.busy}>
                 Cancel
               </Button>
-              <Button type="submit" appearance="primary" disabled={action.busy}>
+              <Button type="submit" appearance="primary" disabledFocusable={action.busy}>
                 Register as a new machine
               </Button>
             </DialogActions>
@@ -232,7 +234,7 @@ function RegisteredDetails({ state }: { state: DesktopState }) {
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    if (nameError) return;
+    if (nameError || action.busy) return;
     const outcome = await action.run(() => getRuntime().updateMachine({ name: name.trim(), description: description.trim() }), {
       success: 'Machine details saved',
       failure: 'Could not save the machine details',
@@ -290,7 +292,7 @@ function RegisteredDetails({ state }: { state: DesktopState }) {
           <Textarea value={description} onChange={(_e, d) => setDescription(d.value)} maxLength={2000} resize="vertical" />
         </Field>
         <div className={styles.actions}>
-          <Button type="submit" appearance="primary" disabled={action.busy || !changed || Boolean(nameError)}>
+          <Button type="submit" appearance="primary" disabledFocusable={action.busy || !changed || Boolean(nameError)}>
             Save
           </Button>
           {action.busy && <Spinner size="tiny" label="Saving…" />}

@@ -65,6 +65,7 @@ export function SignInScreen({ state, onDone }: { state: DesktopState; onDone: (
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
+    if (action.busy) return;
     setSubmitted(true);
     if (!urlValid || emailError || passwordError || confirmError || nameError || !email.trim() || !password) return;
     if (setUp && (password.length < 8 || confirm !== password || !displayName.trim())) return;
@@ -149,7 +150,7 @@ export function SignInScreen({ state, onDone }: { state: DesktopState; onDone: (
           </MessageBar>
         )}
         <div className={styles.actions}>
-          <Button type="submit" appearance="primary" disabled={action.busy}>
+          <Button type="submit" appearance="primary" disabledFocusable={action.busy}>
             {setUp ? 'Set up this server' : 'Sign in'}
           </Button>
           {action.busy && <Spinner size="tiny" label={setUp ? 'Setting up…' : 'Signing in…'} />}

@@ -96,7 +96,7 @@ export function TroubleshootScreen({ state }: { state: DesktopState }) {
       <div className={styles.section}>
         <Subtitle1 as="h2">Connectivity</Subtitle1>
         <div className={layout.actions}>
-          <Button icon={<ArrowClockwiseRegular />} onClick={run} disabled={diagnostics.busy}>
+          <Button icon={<ArrowClockwiseRegular />} onClick={run} disabledFocusable={diagnostics.busy}>
             Run diagnostics
           </Button>
           {diagnostics.busy && <Spinner size="tiny" label="Checking…" />}
@@ -162,7 +162,7 @@ export function TroubleshootScreen({ state }: { state: DesktopState }) {
           <dd className={styles.value}>{logsPath ?? 'Unknown'}</dd>
         </dl>
         <div className={layout.actions}>
-          <Button icon={<ArrowExportRegular />} onClick={exportLogs} disabled={exporting.busy}>
+          <Button icon={<ArrowExportRegular />} onClick={exportLogs} disabledFocusable={exporting.busy}>
             Export logs
           </Button>
           {exporting.busy && <Spinner size="tiny" label="Exporting…" />}
