@@ -110,6 +110,13 @@ export class AgentConnection extends EventEmitter<{
       token = await this.options.getAccessToken(this.forceRefresh);
       this.forceRefresh = false;
     } catch (error) {
+      // The cloud refuses to sign in a copied machine at all: that is as final as a refused socket.
+      const code = (error as { code?: unknown }).code;
+      if (typeof code === 'string' && FATAL_CODES.has(code)) {
+        this.stopped = true;
+        this.setState({ status: 'refused', code, message: (error as Error).message });
+        return;
+      }
       this.scheduleRetry(`could not get a machine token: ${(error as Error).message}`);
       return;
     }
