@@ -12,7 +12,6 @@ import {
   SearchBox,
   Spinner,
   Text,
-  Toolbar,
   makeStyles,
   tokens,
 } from '@fluentui/react-components';
@@ -79,7 +78,7 @@ export function MachineGroupsScreen({ state }: { state: DesktopState }) {
           </MessageBarActions>
         </MessageBar>
       )}
-      <Toolbar className={styles.toolbar} aria-label="Machine group actions">
+      <div className={styles.toolbar}>
         {state.user?.mayCreateGroup && (
           <Button appearance="primary" icon={<AddRegular />} onClick={() => setCreating(true)}>
             Create a new group
@@ -98,7 +97,7 @@ export function MachineGroupsScreen({ state }: { state: DesktopState }) {
         <Text className={styles.count} role="status">
           {status === 'ready' && (query ? `${shown.length} of ${groups.length} groups` : `${groups.length} ${groups.length === 1 ? 'group' : 'groups'}`)}
         </Text>
-      </Toolbar>
+      </div>
       {error && (
         <MessageBar intent="error" role="alert">
           <MessageBarBody>The groups could not be loaded. {error}</MessageBarBody>
