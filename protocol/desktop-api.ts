@@ -37,10 +37,9 @@ import { NEW_GROUP_PASSWORD_MIN_LENGTH, type DesktopErrorEnvelope, type EventNam
 // The names, error envelope and channel constants live in a schema-free module so that the
 // sandboxed preload and the renderer bundle them without TypeBox.
 export * from './desktop-api-names.ts';
-import { ACCESS_LEVELS, Description, DisplayName, Email, Id, ObjectName } from './api/common.ts';
+import { AccessLevelSchema, Description, DisplayName, Email, Id, ObjectName } from './api/common.ts';
 
 // Type.Enum, not Type.Union(list.map(Type.Literal)): the latter's static type is `never`.
-const AccessLevelSchema = Type.Enum(ACCESS_LEVELS);
 
 // ---------------------------------------------------------------------------------------------
 // Shapes the screens show

@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox';
 
 export const ACCESS_LEVELS = ['Owner', 'CoOwner', 'User'] as const;
 export type AccessLevel = (typeof ACCESS_LEVELS)[number];
-export const AccessLevelSchema = Type.Union(ACCESS_LEVELS.map((level) => Type.Literal(level)));
+export const AccessLevelSchema = Type.Enum(ACCESS_LEVELS);
 
 export const ENVIRONMENT_ROLES = [
   'EnvironmentAdmin',
@@ -13,7 +13,7 @@ export const ENVIRONMENT_ROLES = [
   'MachineUserCanShare',
 ] as const;
 export type EnvironmentRole = (typeof ENVIRONMENT_ROLES)[number];
-export const EnvironmentRoleSchema = Type.Union(ENVIRONMENT_ROLES.map((role) => Type.Literal(role)));
+export const EnvironmentRoleSchema = Type.Enum(ENVIRONMENT_ROLES);
 
 export const Id = Type.String({ format: 'uuid', description: 'A server-made identifier' });
 export const IdParams = Type.Object({ id: Id }, { additionalProperties: false });

@@ -15,7 +15,7 @@
  *   PUT  /machine-groups/{id}/key-bundle { nonce, signature, keyBundle } (the same keys re-wrapped).
  */
 import { Type, type Static } from 'typebox';
-import { ACCESS_LEVELS, Description, Id, NullableTimestamp, ObjectName, OwnerSummary, Timestamp, UserSummary } from './common.ts';
+import { AccessLevelSchema, Description, Id, NullableTimestamp, ObjectName, OwnerSummary, Timestamp, UserSummary } from './common.ts';
 
 export const GROUP_ACTIONS = ['run', 'share', 'addMachines', 'removeMachines', 'editDetails', 'delete'] as const;
 export type GroupActionName = (typeof GROUP_ACTIONS)[number];
@@ -43,7 +43,7 @@ export const Nonce = Type.String({ pattern: '^[A-Za-z0-9_-]{43}$', minLength: 43
 export const KeyBundle = Type.String({ pattern: '^[A-Za-z0-9+/]+={0,2}$', minLength: 16, maxLength: 4096 });
 
 /** Access levels as an enum schema (its static type is the string union). */
-export const AccessLevelEnum = Type.Enum(ACCESS_LEVELS);
+export const AccessLevelEnum = AccessLevelSchema;
 
 export const GroupAccessOrNone = Type.Union([AccessLevelEnum, Type.Null()], {
   description: "The caller's own access; null for an Environment Admin without access of their own",

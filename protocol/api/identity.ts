@@ -4,16 +4,10 @@
  * "Setup and sign-in"). Token fields keep OAuth's snake_case names (`access_token`…).
  */
 import { Type, type Static } from 'typebox';
-import { DisplayName, Email, EnvironmentRoleSchema as EnvironmentRoleUnion, type EnvironmentRole, Id, NullableTimestamp, ObjectName, Timestamp, UserPassword, UserSummary } from './common.ts';
+import { DisplayName, Email, EnvironmentRoleSchema, Id, NullableTimestamp, ObjectName, Timestamp, UserPassword, UserSummary } from './common.ts';
 import { JWT_BEARER_GRANT } from '../machine-assertion.ts';
 
 /** Opaque tokens (refresh, registration) are `<prefix>_<43 base64url chars>`; bounded generously. */
-/**
- * common.ts's role union, with its static type spelled out (TypeBox infers `never` for a union
- * built from a mapped array of literals). Same JSON schema.
- */
-const EnvironmentRoleSchema = Type.Unsafe<EnvironmentRole>(EnvironmentRoleUnion);
-
 const OpaqueToken = Type.String({ minLength: 1, maxLength: 200 });
 
 // ── Setup ─────────────────────────────────────────────────────────────────────────────────
