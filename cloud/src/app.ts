@@ -48,6 +48,14 @@ export const LOG_REDACT_PATHS = [
   'req.headers["x-bridge-token"]',
 ];
 
+/**
+ * What of an unexpected error goes to the log: database errors carry the failed query's
+ * parameters (a password hash, a token hash…), so only the name, code, message and stack.
+ */
+function loggableError(error: FastifyError): Record<string, unknown> {
+  return { type: error.name, code: error.code, message: error.message, stack: error.stack };
+}
+
 function toApiError(error: FastifyError): ApiError | null {
   if (error instanceof ApiError) return error;
   if (error.validation) {
@@ -96,7 +104,7 @@ async function app(fastify: FastifyInstance, options: AppOptions) {
 
   fastify.setErrorHandler((error: FastifyError, request, reply) => {
     const apiError = toApiError(error) ?? new ApiError('InternalError', 'Something went wrong on the server; it has been logged.');
-    if (apiError.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (apiError.status >= 500) request.log.error({ err: loggableError(error) }, 'request failed');
     if (apiError.retryAfter !== undefined) reply.header('Retry-After', String(apiError.retryAfter));
     return reply.status(apiError.status).type('application/problem+json').send(problemBody(apiError));
   });
