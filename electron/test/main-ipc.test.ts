@@ -11,7 +11,7 @@ vi.mock('electron', () => ({}));
 const GROUP_ID = '0b7e3f3c-54a5-4d58-9b8e-5a2f0f1f6a10';
 
 function fakeContents(id: number, url: string) {
-  const mainFrame = { url };
+  const mainFrame = { url, parent: null, processId: id, routingId: 1 };
   const contents = { id, mainFrame, once: vi.fn() };
   return contents;
 }
@@ -47,6 +47,12 @@ describe('desktop IPC', () => {
     expect(handlers.size).toBe(0);
   });
 
+  it('accepts a distinct wrapper object for our main frame', async () => {
+    const { invoke, ours } = setup({ getState: async () => ({ ok: 'state' }) as never });
+    const sameFrame = { ...ours.mainFrame };
+    await expect(invoke('getState', { sender: ours, senderFrame: sameFrame })).resolves.toMatchObject({ ok: true });
+  });
+
   it('answers a call from our own page', async () => {
     const deleteGroup = vi.fn(async () => ({ ok: true as const }));
     const { invoke, fromUs } = setup({ deleteGroup });
@@ -62,8 +68,9 @@ describe('desktop IPC', () => {
     const stranger = fakeContents(43, 'app://machine-runtime/index.html');
     const cases = {
       'foreign origin': { sender: navigatedAway, senderFrame: navigatedAway.mainFrame },
-      'lookalike scheme': { sender: ours, senderFrame: { url: 'app://machine-runtime.evil/index.html' } },
-      subframe: { sender: ours, senderFrame: { url: 'app://machine-runtime/index.html' } },
+      'lookalike scheme': { sender: ours, senderFrame: { ...ours.mainFrame, url: 'app://machine-runtime.evil/index.html' } },
+      subframe: { sender: ours, senderFrame: { url: 'app://machine-runtime/index.html', parent: ours.mainFrame, processId: 41, routingId: 2 } },
+      'another top frame': { sender: ours, senderFrame: { url: 'app://machine-runtime/index.html', parent: null, processId: 99, routingId: 1 } },
       'untrusted webContents': { sender: stranger, senderFrame: stranger.mainFrame },
       'no frame': { sender: ours, senderFrame: null },
     };
