@@ -386,10 +386,11 @@ export class RunExecutor extends EventEmitter<{ event: [RunExecutorEvent] }> {
     this.flushLogs(run);
     const message: FinishedMessage = { type: 'finished', runId: run.assign.runId, attempt: run.assign.attempt, status, outputs, error };
     this.unacknowledged.set(run.assign.runId, message);
-    this.send(message);
-    if (run.workDir) await fs.rm(run.workDir, { recursive: true, force: true }).catch(() => undefined);
+    // Free the slot before reporting: the cloud may push the next run the moment it reads this.
     this.clearRun(run);
+    this.send(message);
     this.emitEvent({ type: 'finished', runId: run.assign.runId, status });
+    if (run.workDir) await fs.rm(run.workDir, { recursive: true, force: true }).catch(() => undefined);
   }
 }
 
