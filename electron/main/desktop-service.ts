@@ -12,16 +12,11 @@
  *   - `subscribe` delivers `stateChanged` whenever the state the screens show changes and
  *     `progress` during long operations (key derivation).
  */
-import type { DesktopHandlers, DesktopState, EventName, EventPayload } from '../../protocol/desktop-api.ts';
+import type { DesktopState } from '../../protocol/desktop-api.ts';
+import type { DesktopService } from '../runtime/desktop-service.ts';
 
-export type DesktopEventListener = <E extends EventName>(event: E, payload: EventPayload<E>) => void;
-
-export interface DesktopService extends DesktopHandlers {
-  /** Returns the function that removes this listener. */
-  subscribe(listener: DesktopEventListener): () => void;
-  /** Stops the agent and releases resources; called when the app quits. */
-  dispose(): Promise<void>;
-}
+// Declared with the runtime core's implementation (plain Node), which the browser-mode host shares.
+export type { DesktopEventListener, DesktopService } from '../runtime/desktop-service.ts';
 
 /**
  * Used until the runtime core's service is plugged in (and if it fails to start): every call
