@@ -302,7 +302,7 @@ class RuntimeDesktopService implements DesktopService {
 
   private async cloud(): Promise<CloudClient> {
     const serverUrl = this.serverUrl();
-    if (!serverUrl) throw fail('ValidationFailed', 'No server is configured yet; sign in with a server address.');
+    if (!serverUrl) throw fail('NotSignedIn', 'No server is configured yet: sign in with a server address first.');
     return this.profile.cloud(serverUrl);
   }
 
