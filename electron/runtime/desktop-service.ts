@@ -209,7 +209,10 @@ function tarHeader(name: string, size: number, mtime: Date): Buffer {
 
 // ───────────────────────────── the service ─────────────────────────────
 
-export async function createDesktopService(options: DesktopServiceOptions = {}): Promise<DesktopService> {
+/** The service, plus a way for its host to write to the same log file. */
+export type HostedDesktopService = DesktopService & { writeLog(level: 'info' | 'warn' | 'error', message: string): void };
+
+export async function createDesktopService(options: DesktopServiceOptions = {}): Promise<HostedDesktopService> {
   const profile = options.openedProfile ?? (await RuntimeProfile.open({ ...options.profile, ...(options.profileDir ? { profileDir: options.profileDir } : {}) }));
   const service = new RuntimeDesktopService(profile, options);
   await service.start();
@@ -258,6 +261,10 @@ class RuntimeDesktopService implements DesktopService {
     this.poll = setInterval(() => void this.emitState(), this.options.statePollMs ?? 5000);
     this.poll.unref();
     void this.refreshFromCloud();
+  }
+
+  writeLog(level: 'info' | 'warn' | 'error', message: string): void {
+    this.log.write(level, message);
   }
 
   // ── events ──
