@@ -1,6 +1,6 @@
 /**
  * The built renderer (dist/renderer) for browser mode: built with Vite when it is missing or
- * older than its sources (renderer/, protocol/, vite.config.ts). Vite runs in a child process so
+ * older than its sources (renderer/, protocol/, vite.config.ts and the CSP it embeds). Vite runs in a child process so
  * the host stays small; concurrent builds of one checkout are serialised with a lock folder.
  */
 import { spawn } from 'node:child_process';
@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const RENDERER_DIST = path.join(PROJECT_ROOT, 'dist', 'renderer');
-const SOURCES = ['renderer', 'protocol', 'vite.config.ts', 'package.json'];
+// vite.config.ts imports the CSP it writes into the page.
+const SOURCES = ['renderer', 'protocol', 'vite.config.ts', 'package.json', 'electron/main/content-security-policy.ts'];
 
 async function newestMtime(target: string): Promise<number> {
   let stat;
