@@ -41,6 +41,7 @@ function ensureSystemPackages() {
   if (!postgresBin()) wanted.push('postgresql');
   if (!have('gnome-keyring-daemon')) wanted.push('gnome-keyring');
   if (!have('dbus-run-session')) wanted.push('dbus-x11');
+  if (!existsSync(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium')) wanted.push('chromium');
   if (wanted.length === 0) return;
   if (!isRoot || !have('apt-get')) {
     console.warn(`missing system packages: ${wanted.join(' ')} (run as root on Debian to install them)`);
@@ -92,6 +93,14 @@ step('unit and cloud suites (PGlite)', 'npx', ['vitest', 'run']);
 // any HIGH or MEDIUM finding (scripts/electronegativity.mjs reads the tool's findings).
 if (step('renderer build', 'npx', ['vite', 'build', '--logLevel', 'warn'])) {
   step('electronegativity', 'node', ['scripts/electronegativity.mjs']);
+}
+
+// End to end: the renderer in Debian's Chromium through browser mode, against a real cloud
+// (e2e/playwright.config.ts; it uses the renderer just built).
+if (existsSync(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium')) {
+  step('end-to-end (Playwright, Chromium)', 'npx', ['playwright', 'test', '-c', 'e2e/playwright.config.ts']);
+} else {
+  results.push({ name: 'end-to-end (Playwright, Chromium)', ok: false, seconds: '0', note: 'needs Chromium at /usr/bin/chromium (apt-get install chromium) or CHROMIUM_PATH' });
 }
 
 // keytar against a real Secret Service: a throwaway gnome-keyring on a private D-Bus session,
