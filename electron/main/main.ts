@@ -26,16 +26,18 @@ interface ServiceContext {
 }
 
 /**
- * THE PLUG POINT for the runtime core: return the DesktopService that implements
+ * THE PLUG POINT for the runtime core: the DesktopService that implements
  * protocol/desktop-api.ts on top of electron/runtime (cloud client, identity, group crypto,
- * agent), given this profile's settings. Until it exists, the window shows a working shell whose
- * actions answer `ServiceUnavailable`.
+ * agent), given this profile's settings. If it fails to start, the window shows a working shell
+ * whose actions answer `ServiceUnavailable` with the reason.
  */
 async function loadDesktopService(context: ServiceContext): Promise<DesktopService> {
-  return createUnavailableDesktopService({
+  const { createDesktopService } = await import('../runtime/desktop-service.ts');
+  return createDesktopService({
+    profileDir: context.profileDir,
+    profile: { settings: () => context.settings },
     appVersion: context.appVersion,
     hostName: context.hostName,
-    reason: 'The runtime core is not connected to this window yet.',
   });
 }
 
