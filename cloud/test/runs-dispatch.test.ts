@@ -95,6 +95,11 @@ describe(`run queue and push dispatch (${DATABASE_ENGINE})`, () => {
     const waiting = await run(attended);
     expect(waiting).toMatchObject({ status: 'Queued', waitingReason: 'NeedsAttendedSession' });
     expect(await run(high)).toMatchObject({ status: 'Succeeded', outputs: { ok: true }, machineId: machines[0]!.id, attempt: 1 });
+
+    // Someone signs in on the machine (the heartbeat carries the session): the attended run starts.
+    agent.send({ type: 'heartbeat', runningRunIds: [], session: { user: 'alice', locked: false } });
+    const third = await agent.next('assign');
+    expect(third).toMatchObject({ runId: attended, runMode: 'Attended' });
   });
 
   it('pushes each queued run to a free machine at once and spreads work across the group', async () => {

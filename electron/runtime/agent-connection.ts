@@ -171,7 +171,9 @@ export class AgentConnection extends EventEmitter<{
   private startHeartbeat(seconds: number): void {
     clearInterval(this.heartbeat);
     const beat = () => {
-      if (this.send({ type: 'heartbeat', runningRunIds: this.options.runningRunIds?.() ?? [] })) {
+      // The session travels with each beat, so attended runs start once someone signs in or unlocks.
+      const session = this.options.session?.();
+      if (this.send({ type: 'heartbeat', runningRunIds: this.options.runningRunIds?.() ?? [], ...(session ? { session } : {}) })) {
         this.lastHeartbeatAt = new Date();
       }
     };
