@@ -22,6 +22,10 @@ const README_PICTURE = fileURLToPath(new URL('../assets/screenshot-machine-group
 
 test.describe.configure({ mode: 'serial' });
 
+test.afterEach(({ world }) => {
+  expect(world.problems(), 'page or console errors').toEqual([]);
+});
+
 let pc1: Machine;
 let pc2: Machine;
 
