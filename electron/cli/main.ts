@@ -359,6 +359,152 @@ async function findUser(cloud: CloudClient, email: string): Promise<{ id: string
   return user;
 }
 
+// ── connections, desktop flows, runs ──
+
+const connections = program.command('connections').description('the credentials runs use on the machines');
+
+connections
+  .command('create')
+  .description('create a connection to a group or a machine (the password on stdin; it is sealed to the target\'s key)')
+  .requiredOption('--name <name>', 'connection name')
+  .option('--group <nameOrId>', 'target machine group')
+  .option('--machine <id>', 'target machine (a machine outside any group)')
+  .requiredOption('--username <user>', 'the account the flows run as on the machines')
+  .action(async (options: { name: string; group?: string; machine?: string; username: string }) => {
+    if (Boolean(options.group) === Boolean(options.machine)) throw new UsageError('give exactly one of --group or --machine');
+    const profile = await openProfile();
+    const cloud = await openCloud(profile);
+    const target = options.group
+      ? { type: 'MachineGroup' as const, id: (await resolveGroup(cloud, options.group)).id }
+      : { type: 'Machine' as const, id: options.machine! };
+    const password = await secrets.read('Password of that account: ');
+    const created = await cloud.createConnection({ name: options.name, target, username: options.username, password });
+    output.result(`Created connection "${options.name}" (${created.id}).`, created);
+  });
+
+connections
+  .command('list')
+  .description('your connections')
+  .action(async () => {
+    const cloud = await openCloud(await openProfile());
+    output.table(
+      await cloud.listConnections(),
+      [
+        { header: 'NAME', value: (c) => c.name },
+        { header: 'TARGET', value: (c) => `${c.target.type} ${c.target.id}` },
+        { header: 'USERNAME', value: (c) => c.username },
+        { header: 'STATUS', value: (c) => (c.status === 'Broken' ? `Broken: ${c.brokenReason ?? ''}` : c.status) },
+        { header: 'ID', value: (c) => c.id },
+      ],
+      'No connections yet. Create one with: machine-runtime connections create --name N --group G --username U',
+    );
+  });
+
+const flows = program.command('flows').description('desktop flows');
+
+flows
+  .command('create')
+  .description('create a desktop flow from a script file (node or shell)')
+  .requiredOption('--name <name>', 'flow name')
+  .addOption(new Option('--runtime <runtime>', 'how the script runs').choices(['node', 'shell']).makeOptionMandatory())
+  .requiredOption('--file <path>', 'the script')
+  .action(async (options: { name: string; runtime: 'node' | 'shell'; file: string }) => {
+    const { readFile } = await import('node:fs/promises');
+    let script: string;
+    try {
+      script = await readFile(options.file, 'utf8');
+    } catch (error) {
+      throw new UsageError(`cannot read ${options.file}: ${(error as Error).message}`);
+    }
+    const cloud = await openCloud(await openProfile());
+    const flow = await cloud.createDesktopFlow({ name: options.name, runtime: options.runtime, script });
+    output.result(`Created desktop flow "${flow.name}" (${flow.id}).`, flow);
+  });
+
+flows
+  .command('list')
+  .description('the desktop flows of your environments')
+  .action(async () => {
+    const cloud = await openCloud(await openProfile());
+    output.table(
+      await cloud.listDesktopFlows(),
+      [
+        { header: 'NAME', value: (f) => f.name },
+        { header: 'RUNTIME', value: (f) => f.runtime },
+        { header: 'ID', value: (f) => f.id },
+      ],
+      'No desktop flows yet. Create one with: machine-runtime flows create --name N --runtime node --file flow.mjs',
+    );
+  });
+
+async function findByNameOrId<T extends { id: string; name: string }>(items: T[], nameOrId: string, what: string): Promise<T> {
+  const wanted = nameOrId.trim().toLowerCase();
+  const match = items.find((i) => i.id.toLowerCase() === wanted) ?? items.find((i) => i.name.toLowerCase() === wanted);
+  if (!match) throw new CloudError({ status: 404, code: 'NotFound', detail: `No ${what} "${nameOrId}" of yours.` });
+  return match;
+}
+
+const FINAL_STATES = new Set(['Succeeded', 'Failed', 'Cancelled', 'TimedOut']);
+
+program
+  .command('run')
+  .description('queue a desktop flow run on a connection\'s group or machine; with --wait, follow it to the end')
+  .requiredOption('--flow <nameOrId>', 'the desktop flow')
+  .requiredOption('--connection <nameOrId>', 'the connection (and so the group or machine)')
+  .addOption(new Option('--mode <mode>', 'run mode').choices(['attended', 'unattended']).default('unattended'))
+  .addOption(new Option('--priority <priority>', 'queue priority').choices(['high', 'normal']).default('normal'))
+  .option('--inputs <json>', 'inputs as a JSON object (not secrets)')
+  .option('--wait', 'follow the run to the end and exit with its result')
+  .action(async (options: { flow: string; connection: string; mode: string; priority: string; inputs?: string; wait?: boolean }) => {
+    let inputs: Record<string, unknown> | undefined;
+    if (options.inputs !== undefined) {
+      try {
+        inputs = JSON.parse(options.inputs) as Record<string, unknown>;
+      } catch {
+        throw new UsageError('--inputs must be a JSON object, e.g. \'{"count": 3}\'');
+      }
+      if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs)) throw new UsageError('--inputs must be a JSON object');
+    }
+    const cloud = await openCloud(await openProfile());
+    const flow = await findByNameOrId(await cloud.listDesktopFlows(), options.flow, 'desktop flow');
+    const connection = await findByNameOrId(await cloud.listConnections(), options.connection, 'connection');
+    const queued = await cloud.queueRun({
+      desktopFlowId: flow.id,
+      connectionId: connection.id,
+      runMode: options.mode === 'attended' ? 'Attended' : 'Unattended',
+      priority: options.priority === 'high' ? 'High' : 'Normal',
+      ...(inputs ? { inputs } : {}),
+    });
+    if (!options.wait) {
+      output.result(`Queued run ${queued.id} of "${flow.name}" on "${connection.name}".`, queued);
+      return;
+    }
+    output.progress(`Queued run ${queued.id} of "${flow.name}"; following it (Ctrl-C stops following, not the run).`);
+    let after = 0;
+    let lastNote = '';
+    for (;;) {
+      const run = await cloud.getRun(queued.id);
+      const logs = await cloud.runLogs(queued.id, after > 0 ? { after } : {});
+      for (const line of logs.lines) {
+        output.progress(`  ${line.stream === 'stderr' ? '!' : '|'} ${line.line}`);
+        after = Math.max(after, line.seq);
+      }
+      const note = run.status === 'Queued' ? `waiting: ${run.waitingDetail ?? run.waitingReason ?? 'in the queue'}` : run.status;
+      if (note !== lastNote && !FINAL_STATES.has(run.status)) output.progress(`run: ${note}`);
+      lastNote = note;
+      if (FINAL_STATES.has(run.status)) {
+        const sentence =
+          run.status === 'Succeeded'
+            ? `Run ${run.id} succeeded${run.outputs !== null && run.outputs !== undefined ? `: ${JSON.stringify(run.outputs)}` : '.'}`
+            : `Run ${run.id} ended ${run.status}${run.error ? `: ${run.error.message} (${run.error.code})` : '.'}`;
+        output.result(sentence, run);
+        process.exitCode = run.status === 'Succeeded' ? EXIT.ok : EXIT.error;
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+  });
+
 // ── agent ──
 
 program
@@ -393,6 +539,11 @@ program
       agent.on('state', (state) => {
         if (state.status === 'refused') resolve(exitCodeFor(state.code));
       });
+    });
+    agent.executor.on('event', (event) => {
+      if (event.type === 'started') output.progress(`agent: run ${event.runId} started (pid ${event.pid})`);
+      else if (event.type === 'finished') output.progress(`agent: run ${event.runId} finished: ${event.status}`);
+      else if (event.type === 'rejected') output.progress(`agent: run ${event.runId} refused here (${event.code})`);
     });
     agent.start();
     process.exitCode = await stopped;

@@ -46,6 +46,16 @@ import type {
   ShareGroupBody,
   UpdateGroupBody,
 } from '../../protocol/api/groups.ts';
+import type {
+  Connection,
+  CreateConnectionBody,
+  CreateDesktopFlowBody,
+  CreateRunBody,
+  DesktopFlow,
+  ListRunsQuery,
+  Run,
+  RunLogs,
+} from '../../protocol/api/runs.ts';
 import type { SecretStore } from './secret-store.ts';
 
 export const API_PREFIX = '/api/v1';
@@ -380,6 +390,36 @@ export class CloudClient {
   }
   replaceKeyBundle(groupId: string, body: ReplaceKeyBundleBody): Promise<ReplaceKeyBundleResponse> {
     return this.request('PUT', `/machine-groups/${enc(groupId)}/key-bundle`, { as: 'machine', body });
+  }
+
+  // ── connections, desktop flows, runs (protocol/api/runs.ts) ──
+
+  createConnection(body: CreateConnectionBody): Promise<{ id: string; status: Connection['status'] }> {
+    return this.request('POST', '/connections', { body });
+  }
+  listConnections(): Promise<Connection[]> {
+    return this.request('GET', '/connections');
+  }
+  createDesktopFlow(body: CreateDesktopFlowBody): Promise<DesktopFlow> {
+    return this.request('POST', '/desktop-flows', { body });
+  }
+  listDesktopFlows(): Promise<DesktopFlow[]> {
+    return this.request('GET', '/desktop-flows');
+  }
+  queueRun(body: CreateRunBody): Promise<{ id: string; status: 'Queued' }> {
+    return this.request('POST', '/runs', { body });
+  }
+  getRun(id: string): Promise<Run> {
+    return this.request('GET', `/runs/${enc(id)}`);
+  }
+  listRuns(query: ListRunsQuery = {}): Promise<Run[]> {
+    return this.request('GET', '/runs', { query });
+  }
+  cancelRun(id: string): Promise<Run> {
+    return this.request('POST', `/runs/${enc(id)}/cancel`, { idempotent: true });
+  }
+  runLogs(id: string, query: { after?: number; limit?: number } = {}): Promise<RunLogs> {
+    return this.request('GET', `/runs/${enc(id)}/logs`, { query });
   }
 
   // ───────────────────────────── internals ─────────────────────────────

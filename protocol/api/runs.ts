@@ -213,3 +213,4 @@ export const RunLogs = Type.Object({
   /** True when the flow wrote more than the cloud keeps (the rest was dropped). */
   truncated: Type.Boolean(),
 });
+export type RunLogs = Static<typeof RunLogs>;
