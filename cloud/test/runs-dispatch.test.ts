@@ -201,6 +201,9 @@ describe(`run queue and push dispatch (${DATABASE_ENGINE})`, () => {
     agent.send({ type: 'accepted', runId: id, attempt: 1 });
     await agent.next('ack');
     agent.send({ type: 'started', runId: id, attempt: 1 });
+    const machineStatus = async () =>
+      (await call(cloud.app, 'GET', `/api/v1/machines/${machines[0]!.id}`, { token: owner.token })).json().status;
+    await expect.poll(machineStatus).toBe('Busy');
     for (let beat = 0; beat < 4; beat++) {
       clockOffsetMs += 20_000;
       agent.send({ type: 'heartbeat', runningRunIds: [id] });
@@ -213,6 +216,7 @@ describe(`run queue and push dispatch (${DATABASE_ENGINE})`, () => {
     agent.send({ type: 'finished', runId: id, attempt: assign.attempt, status: 'Failed', outputs: null, error: { code: 'FlowFailed', message: 'exit 3' } });
     await agent.next('ack');
     expect(await run(id)).toMatchObject({ status: 'Failed', error: { code: 'FlowFailed', message: 'exit 3' }, outputs: null });
+    expect(await machineStatus()).toBe('Online');
     const logs = (await call(cloud.app, 'GET', `/api/v1/runs/${id}/logs`, { token: owner.token })).json();
     expect(logs.lines.map((l: { stream: string; line: string }) => `${l.stream}:${l.line}`)).toEqual(['stdout:hello', 'stderr:warn']);
     expect(logs.truncated).toBe(false);

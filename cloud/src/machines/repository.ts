@@ -30,13 +30,16 @@ export type MachineRow = {
   created_at: Date | string;
   /** The caller's access to the machine's group (Owner / CoOwner / User), or null. */
   group_access: AccessOrNone;
+  /** A run is assigned to or running on the machine. */
+  busy: boolean;
 }
 
 const MACHINE_SELECT = `
   SELECT m.id, m.environment_id, m.owner_id, u.display_name AS owner_display_name, m.name, m.description,
          m.signing_public_key, m.encryption_public_key, m.os, m.runtime_version, m.group_id, m.status,
          m.last_seen_at, m.clone_suspected, m.maintenance, g.maintenance AS group_maintenance, m.created_at,
-         CASE WHEN g.owner_id = $1 THEN 'Owner' ELSE ga.level END AS group_access
+         CASE WHEN g.owner_id = $1 THEN 'Owner' ELSE ga.level END AS group_access,
+         EXISTS (SELECT 1 FROM runs r WHERE r.machine_id = m.id AND r.status IN ('Assigned', 'Running')) AS busy
     FROM machines m
     JOIN users u ON u.id = m.owner_id
     LEFT JOIN machine_groups g ON g.id = m.group_id
@@ -69,13 +72,12 @@ export function relationOf(row: MachineRow, userId: string) {
 }
 
 /**
- * What the app shows: Maintenance when the machine or its group is in maintenance, else the
- * presence the agent hub keeps (Online / Offline). Busy comes from runs (the runs issue):
- * pass `busy` then.
+ * What the app shows: Maintenance when the machine or its group is in maintenance, Busy while
+ * an online machine has a run assigned or running, else the presence the agent hub keeps.
  */
-export function machineStatus(row: Pick<MachineRow, 'status' | 'maintenance' | 'group_maintenance'>, busy = false): MachineStatus {
+export function machineStatus(row: Pick<MachineRow, 'status' | 'maintenance' | 'group_maintenance' | 'busy'>): MachineStatus {
   if (row.maintenance || row.group_maintenance) return 'Maintenance';
-  if (row.status === 'Online' && busy) return 'Busy';
+  if (row.status === 'Online' && row.busy) return 'Busy';
   return row.status;
 }
 
