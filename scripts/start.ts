@@ -47,8 +47,9 @@ interface EmbeddedRecord {
 }
 
 const profileDir = resolveProfileDir();
+// The folder `npm run cloud` uses by default too: both serve the same data.
 const cloudDir = path.join(profileDir, 'cloud');
-const recordFile = path.join(cloudDir, 'embedded.json');
+const recordFile = path.join(profileDir, 'embedded-cloud.json');
 
 async function readRecord(): Promise<EmbeddedRecord | null> {
   try {
@@ -60,7 +61,7 @@ async function readRecord(): Promise<EmbeddedRecord | null> {
 }
 
 async function startEmbeddedCloud(preferredPort: number): Promise<RunningCloud> {
-  const options = { host: '127.0.0.1', dataDir: path.join(cloudDir, 'data'), logLevel: 'warn' } as const;
+  const options = { host: '127.0.0.1', dataDir: cloudDir, logLevel: 'warn' } as const;
   try {
     return await startCloud({ ...options, port: preferredPort });
   } catch (error) {
@@ -115,11 +116,16 @@ let cloud: RunningCloud | null = null;
 let service: DesktopService | null = null;
 let host: BrowserHost | null = null;
 let child: ChildProcess | null = null;
-let stopping = false;
+let stoppingSince = 0;
 
-async function stop(signal: string, code = 0): Promise<never> {
-  if (stopping) process.exit(1);
-  stopping = true;
+async function stop(signal: string, code = 0): Promise<void> {
+  if (stoppingSince) {
+    // `conf`'s exit hook (when-exit) raises the signal again right away: ignore that echo; a
+    // second Ctrl-C from the person, later, stops at once.
+    if (Date.now() - stoppingSince > 2000) process.exit(130);
+    return;
+  }
+  stoppingSince = Date.now();
   say(`\n${signal}: stopping Machine Runtime…`);
   setTimeout(() => process.exit(1), 10_000).unref();
   if (child && child.exitCode === null && child.pid) {
@@ -158,7 +164,7 @@ try {
     profile.settings.set('serverUrl', serverUrl);
     const port = Number(new URL(serverUrl).port);
     await fs.writeFile(recordFile, `${JSON.stringify({ url: serverUrl, port } satisfies EmbeddedRecord)}\n`);
-    say(`Server: embedded cloud at ${serverUrl} (data in ${path.join(cloudDir, 'data')})`);
+    say(`Server: embedded cloud at ${serverUrl} (data in ${cloudDir})`);
   }
 
   const electron = args.browser || process.env.MACHINE_RUNTIME_BROWSER_MODE === '1' ? null : electronBinary();
