@@ -3,8 +3,9 @@
  * The Electron main process (through its IPC layer) and the browser-mode host (through its
  * WebSocket bridge) both dispatch the renderer's calls here, after validating them.
  *
- *  - It hosts the machine's agent (the socket to the cloud) for as long as the machine is
- *    registered, and reports its state in `stateChanged`.
+ *  - It hosts the machine's agent (the socket to the cloud, with the run executor that runs the
+ *    flows the cloud pushes) for as long as the machine is registered, and reports its state in
+ *    `stateChanged`.
  *  - Secrets stay here: tokens live in the profile's secret store, group passwords are used for
  *    key derivation and dropped; no method returns a token or a key.
  *  - Every failure leaves as a `DesktopErrorEnvelope` `{ code, message }` with a stable code
@@ -37,12 +38,13 @@ import {
 import type { Me } from '../../protocol/cloud-api.ts';
 import type { MachineGroup } from '../../protocol/api/groups.ts';
 import type { CloudMessage } from '../../protocol/agent-messages.ts';
-import type { AgentConnection, AgentState } from './agent-connection.ts';
+import type { AgentState } from './agent-connection.ts';
 import { CloudClient, CloudError, normalizeServerUrl } from './cloud-client.ts';
 import { GroupCryptoError } from './group-crypto.ts';
-import { createMachineAgent } from './machine-agent.ts';
+import { createMachineAgent, type MachineAgent } from './machine-agent.ts';
 import { changeGroupPassword, joinGroup, leaveGroup, type MembershipPhase } from './membership.ts';
 import { RuntimeProfile, type OpenProfileOptions } from './profile.ts';
+import type { RunExecutorEvent } from './run-executor.ts';
 import { SecretStoreError } from './secret-store.ts';
 import { SettingsError } from './settings.ts';
 import { RUNTIME_VERSION } from './version.ts';
@@ -233,7 +235,8 @@ class RuntimeDesktopService implements DesktopService {
   private readonly listeners = new Set<DesktopEventListener>();
   private readonly log: LogFile;
   private readonly machineLock = new Mutex();
-  private agent: AgentConnection | null = null;
+  private agent: MachineAgent | null = null;
+  private detachAgent: (() => void) | null = null;
   private agentServer: string | null = null;
   private me: Me | null = null;
   private welcomeSkewMs: number | null = null;
@@ -425,30 +428,43 @@ class RuntimeDesktopService implements DesktopService {
     this.agentServer = serverUrl;
     this.cloudCloneFlag = false;
     let lastStatus = '';
-    agent.on('state', (state: AgentState) => {
+    const onState = (state: AgentState) => {
       if (this.agent !== agent) return;
       const line = describeAgentState(state);
       if (line !== lastStatus) this.log.write(state.status === 'refused' ? 'warn' : 'info', `agent: ${line}`);
       lastStatus = line;
       void this.emitState();
-    });
-    agent.on('message', (message: CloudMessage) => {
-      if (message.type === 'welcome') {
-        const serverTime = Date.parse(message.serverTime);
-        if (!Number.isNaN(serverTime)) this.welcomeSkewMs = Date.now() - serverTime;
-        void this.refreshFromCloud();
-      }
-    });
+    };
+    const onMessage = (message: CloudMessage) => {
+      if (this.agent !== agent || message.type !== 'welcome') return;
+      const serverTime = Date.parse(message.serverTime);
+      if (!Number.isNaN(serverTime)) this.welcomeSkewMs = Date.now() - serverTime;
+      void this.refreshFromCloud();
+    };
+    const onRun = (event: RunExecutorEvent) => {
+      this.log.write('info', `run ${event.runId}: ${event.type}${'status' in event ? ` (${event.status})` : 'code' in event ? ` (${event.code})` : ''}`);
+    };
+    agent.on('state', onState);
+    agent.on('message', onMessage);
+    agent.executor.on('event', onRun);
+    this.detachAgent = () => {
+      agent.off('state', onState);
+      agent.off('message', onMessage);
+      agent.executor.off('event', onRun);
+    };
     agent.start();
   }
 
   private async stopAgent(): Promise<void> {
     const agent = this.agent;
+    const detach = this.detachAgent;
     this.agent = null;
     this.agentServer = null;
+    this.detachAgent = null;
     if (agent) {
-      agent.removeAllListeners();
+      // Stopping ends a running flow first (the executor reports it); our listeners go last.
       await agent.stop();
+      detach?.();
     }
   }
 

@@ -172,6 +172,44 @@ describe('desktop service', () => {
     await until(async () => (await pc2.service.listGroupMachines({ groupId })).every((m) => m.status === 'Online'), 'both online');
   });
 
+  it('the agent it hosts runs a flow queued on the group (credentials opened with the group key)', async () => {
+    const api = async <T>(method: string, route: string, token?: string, body?: unknown): Promise<T> => {
+      const response = await fetch(`${cloud.url}/api/v1${route}`, {
+        method,
+        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      expect(response.ok, `${method} ${route}: ${response.status}`).toBe(true);
+      return (await response.json()) as T;
+    };
+    const { access_token: token } = await api<{ access_token: string }>('POST', '/auth/token', undefined, {
+      grant_type: 'password',
+      email: ADMIN.email,
+      password: ADMIN.password,
+    });
+    const connection = await api<{ id: string }>('POST', '/connections', token, {
+      name: 'finance robot account',
+      target: { type: 'MachineGroup', id: groupId },
+      username: 'robot',
+      password: 'robot secret 1',
+    });
+    const flow = await api<{ id: string }>('POST', '/desktop-flows', token, {
+      name: 'hello',
+      runtime: 'node',
+      script: 'process.stdout.write(JSON.stringify({ user: process.env.MR_USERNAME, hasPassword: process.env.MR_PASSWORD === "robot secret 1" }) + "\\n");',
+    });
+    const run = await api<{ id: string }>('POST', '/runs', token, { desktopFlowId: flow.id, connectionId: connection.id, runMode: 'Unattended' });
+    let finished: { status: string; outputs: unknown } | undefined;
+    await until(async () => {
+      finished = await api<{ status: string; outputs: unknown }>('GET', `/runs/${run.id}`, token);
+      return ['Succeeded', 'Failed', 'TimedOut', 'Cancelled'].includes(finished.status);
+    }, 'the run to finish', 30_000);
+    expect(finished).toMatchObject({ status: 'Succeeded', outputs: { user: 'robot', hasPassword: true } });
+    const logs = [pc1, pc2].map((m) => readFileSync(path.join(m.profileDir, 'logs', 'machine-runtime.log'), 'utf8')).join('');
+    expect(logs).toContain(`run ${run.id}: finished (Succeeded)`);
+    expect(logs).not.toContain('robot secret 1');
+  });
+
   it('changes the group password on a member; the old one stops working', async () => {
     expect(await pc1.service.changeGroupPassword({ groupId, newPassword: 'group password 2' })).toEqual({ ok: true });
     await pc2.service.leaveGroup({});
