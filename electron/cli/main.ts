@@ -212,6 +212,14 @@ function positiveInteger(value: string, name: string): number {
 
 // ── groups ──
 
+/** The profile, its cloud client and a group named by the user (as the user, or as the machine on a VM nobody signed in to). */
+async function openGroup(nameOrId: string) {
+  const profile = await openProfile();
+  const cloud = await openCloud(profile);
+  const as = (await cloud.hasUserSession()) ? 'user' : 'machine';
+  return { profile, cloud, group: await resolveGroup(cloud, nameOrId, as) };
+}
+
 const groups = program.command('groups').description('machine groups');
 
 groups
@@ -261,10 +269,7 @@ groups
   .description('add this machine to a group (group password on stdin; the first machine sets it); moves it from its current group')
   .requiredOption('--group <nameOrId>', 'the group')
   .action(async (options: { group: string }) => {
-    const profile = await openProfile();
-    const cloud = await openCloud(profile);
-    const as = (await cloud.hasUserSession()) ? 'user' : 'machine';
-    const group = await resolveGroup(cloud, options.group, as);
+    const { profile, cloud, group } = await openGroup(options.group);
     const first = !group.hasPassword;
     if (first && secrets.interactive) {
       output.progress('This group has no password yet: the one you choose now protects it. It cannot be recovered if lost.');
@@ -301,10 +306,7 @@ groups
   .description('on a member machine: change the group password (new password on stdin)')
   .requiredOption('--group <nameOrId>', 'the group')
   .action(async (options: { group: string }) => {
-    const profile = await openProfile();
-    const cloud = await openCloud(profile);
-    const as = (await cloud.hasUserSession()) ? 'user' : 'machine';
-    const group = await resolveGroup(cloud, options.group, as);
+    const { profile, cloud, group } = await openGroup(options.group);
     if (secrets.interactive) output.progress('The new password cannot be recovered if lost.');
     const password = await secrets.readNew('New group password: ', 'Repeat the new group password: ');
     const result = await changeGroupPassword(profile, cloud, group.id, password, membershipProgress);
@@ -318,9 +320,7 @@ groups
   .requiredOption('--user <email>', 'their email')
   .addOption(new Option('--access <level>', 'access level').choices(['co-owner', 'user']).makeOptionMandatory())
   .action(async (options: { group: string; user: string; access: 'co-owner' | 'user' }) => {
-    const profile = await openProfile();
-    const cloud = await openCloud(profile);
-    const group = await resolveGroup(cloud, options.group);
+    const { cloud, group } = await openGroup(options.group);
     const user = await findUser(cloud, options.user);
     const entry = await cloud.shareGroup(group.id, user.id, { access: options.access === 'co-owner' ? 'CoOwner' : 'User' });
     output.result(`Shared "${group.name}" with ${user.email} as ${options.access === 'co-owner' ? 'Co-owner' : 'User'}.`, entry);
@@ -332,9 +332,7 @@ groups
   .requiredOption('--group <nameOrId>', 'the group')
   .requiredOption('--user <email>', 'their email')
   .action(async (options: { group: string; user: string }) => {
-    const profile = await openProfile();
-    const cloud = await openCloud(profile);
-    const group = await resolveGroup(cloud, options.group);
+    const { cloud, group } = await openGroup(options.group);
     const user = await findUser(cloud, options.user);
     await cloud.unshareGroup(group.id, user.id);
     output.result(`${user.email} no longer has access to "${group.name}".`, { groupId: group.id, userId: user.id });
@@ -345,9 +343,7 @@ groups
   .description('delete an empty group')
   .requiredOption('--group <nameOrId>', 'the group')
   .action(async (options: { group: string }) => {
-    const profile = await openProfile();
-    const cloud = await openCloud(profile);
-    const group = await resolveGroup(cloud, options.group);
+    const { cloud, group } = await openGroup(options.group);
     await cloud.deleteGroup(group.id);
     output.result(`Deleted machine group "${group.name}".`, { deleted: group.id });
   });
