@@ -79,3 +79,37 @@ export function startCli(profile: string, args: string[], options: CliOptions = 
   child.stdin!.end(options.stdin ?? '');
   return child;
 }
+
+/**
+ * Runs `machine-runtime` on a pseudo-terminal (util-linux `script`), as a person at a terminal
+ * would: each answer is typed once its prompt has appeared. Returns everything the terminal showed.
+ */
+export function runCliOnTerminal(
+  profile: string,
+  args: string[],
+  answers: { after: string; type: string }[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<CliResult> {
+  const quote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
+  const command = [process.execPath, CLI, '--profile', profile, ...args].map(quote).join(' ');
+  const child = spawn('script', ['-qec', command, '/dev/null'], {
+    cwd: ROOT,
+    env: { ...process.env, MACHINE_RUNTIME_SECRET_STORE: 'file', ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let screen = '';
+  let answered = 0;
+  let searchFrom = 0;
+  child.stdout!.on('data', (chunk) => {
+    screen += chunk;
+    const next = answers[answered];
+    if (!next) return;
+    const at = screen.indexOf(next.after, searchFrom);
+    if (at >= 0) {
+      searchFrom = at + next.after.length;
+      answered += 1;
+      child.stdin!.write(`${next.type}\r`);
+    }
+  });
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code: code ?? -1, stdout: screen, stderr: '' })));
+}
