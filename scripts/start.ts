@@ -178,7 +178,7 @@ try {
     const rendererDir = await ensureRendererBuilt(say);
     const hosted = await createDesktopService({ openedProfile: profile, defaultServerUrl: serverUrl });
     service = hosted;
-    host = await startBrowserHost({ service, rendererDir, log: (line) => hosted.writeLog('warn', line) });
+    host = await startBrowserHost({ service, rendererDir, log: (line, level = 'warn') => hosted.writeLog(level, line) });
     process.stdout.write(`Machine Runtime is running at ${host.url}\n`);
     if (args['no-open']) {
       say('Open the address above in a browser. Ctrl-C stops Machine Runtime.');

@@ -41,8 +41,8 @@ export interface BrowserHostOptions {
   port?: number;
   /** Default: 32 random bytes, base64url. */
   token?: string;
-  /** Refusals and unexpected failures (never a call's params: they may hold passwords). */
-  log?: (line: string) => void;
+  /** Connections, refusals and unexpected failures (never a call's params: they may hold passwords). */
+  log?: (line: string, level?: 'info' | 'warn') => void;
 }
 
 export interface BrowserHost {
@@ -176,6 +176,7 @@ export async function startBrowserHost(options: BrowserHostOptions): Promise<Bro
   const allowedOrigins = () => new Set([...allowedHosts].map((h) => `http://${h}`));
 
   wss.on('connection', (ws: WebSocket) => {
+    log(`browser host: a window connected to the bridge (${wss.clients.size} open)`, 'info');
     ws.on('error', () => undefined);
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
