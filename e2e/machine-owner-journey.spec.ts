@@ -142,8 +142,9 @@ test('edit the group password on a member machine', async () => {
 test('change group: the machine moves, confirmed as a change of group', async () => {
   const groups = new MachineGroupsPage(pc1.page);
   await groups.create(HR, 'Onboarding paperwork');
-  await checkScreen(pc1.page, '10-machine-groups');
-  copyFileSync(await checkScreen(pc1.page, '10-machine-groups'), README_PICTURE);
+  const picture = await checkScreen(pc1.page, '10-machine-groups');
+  // The README's picture is refreshed on request only, so a test run leaves the tree clean.
+  if (process.env.UPDATE_README_SCREENSHOT === '1') copyFileSync(picture, README_PICTURE);
 
   const dialog = await groups.openJoin(HR);
   await expect(dialog).toHaveAccessibleName('Change machine group');
