@@ -127,7 +127,11 @@ async function stop(signal: string, code = 0): Promise<void> {
   }
   stoppingSince = Date.now();
   say(`\n${signal}: stopping Machine Runtime…`);
-  setTimeout(() => process.exit(1), 10_000).unref();
+  const deadline = setTimeout(() => {
+    say('Machine Runtime did not stop within 20 s; exiting anyway.');
+    process.exit(1);
+  }, 20_000);
+  deadline.unref();
   if (child && child.exitCode === null && child.pid) {
     try {
       process.kill(-child.pid, 'SIGTERM');

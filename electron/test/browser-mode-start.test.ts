@@ -118,7 +118,7 @@ describe('npm start (browser mode)', () => {
       expect(signedIn.user?.email).toBe('first@example.com');
       expect(started.stderr()).toContain(`Server: embedded cloud at ${cloudUrl}`);
     } finally {
-      expect(await stop(started)).toBe(0);
+      expect(await stop(started), started.stderr()).toBe(0);
     }
     expect(readFileSync(path.join(home, 'profile', 'logs', 'machine-runtime.log'), 'utf8')).toContain('Machine Runtime stopped');
   });
@@ -131,7 +131,7 @@ describe('npm start (browser mode)', () => {
       expect(state.user?.email).toBe('first@example.com');
       expect(await bridgeCall(started.url, 'needsSetup', { serverUrl: cloudUrl })).toEqual({ needsSetup: false });
     } finally {
-      expect(await stop(started, 'SIGTERM')).toBe(0);
+      expect(await stop(started, 'SIGTERM'), started.stderr()).toBe(0);
     }
     await expect(fetch(`${cloudUrl}/api/v1/health`)).rejects.toThrow();
   });
