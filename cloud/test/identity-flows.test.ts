@@ -80,7 +80,7 @@ describe(`identity flows (${DATABASE_ENGINE})`, () => {
       email: ADMIN.email,
       displayName: ADMIN.displayName,
       environments: [
-        { id: admin.environmentId, name: 'Default', roles: ['EnvironmentAdmin'], isDefault: true, restrictMachineRegistration: false },
+        { id: admin.environmentId, name: 'Default', roles: ['EnvironmentAdmin'], isDefault: true, restrictMachineRegistration: false, mayRegisterMachines: true, mayCreateGroups: true },
       ],
     });
   });
@@ -302,7 +302,7 @@ describe(`identity flows (${DATABASE_ENGINE})`, () => {
     expect(patch.json()).toMatchObject({ id: admin.environmentId, restrictMachineRegistration: true, isDefault: true, name: 'Default' });
     const list = (await call(cloud.app, 'GET', `${API}/environments`, { token: admin.token })).json();
     expect(list).toEqual([
-      { id: admin.environmentId, name: 'Default', isDefault: true, restrictMachineRegistration: true, roles: ['EnvironmentAdmin'] },
+      { id: admin.environmentId, name: 'Default', isDefault: true, restrictMachineRegistration: true, roles: ['EnvironmentAdmin'], mayRegisterMachines: true, mayCreateGroups: true },
     ]);
     await call(cloud.app, 'PATCH', `${API}/environments/${admin.environmentId}`, { token: admin.token, body: { restrictMachineRegistration: false } });
   });

@@ -165,6 +165,14 @@ describe(`registration tokens (${DATABASE_ENGINE})`, () => {
     expect((await create(owner)).statusCode).toBe(201);
     expect((await create(admin)).statusCode).toBe(201);
     expect((await create(machineUser)).statusCode).toBe(403);
+    // The app learns the same answers from /me and /environments, so it offers only what works.
+    const allowedFor = async (user: { token: string }) =>
+      (await call(cloud.app, 'GET', `${API}/me`, { token: user.token })).json().environments.find((e: { id: string }) => e.id === environmentId);
+    expect(await allowedFor(maker)).toMatchObject({ mayRegisterMachines: false, mayCreateGroups: true });
+    expect(await allowedFor(owner)).toMatchObject({ mayRegisterMachines: true, mayCreateGroups: true });
+    expect(await allowedFor(machineUser)).toMatchObject({ mayRegisterMachines: false, mayCreateGroups: false });
+    const listed = (await call(cloud.app, 'GET', `${API}/environments`, { token: maker.token })).json();
+    expect(listed.find((e: { id: string }) => e.id === environmentId)).toMatchObject({ mayRegisterMachines: false });
 
     await call(cloud.app, 'PATCH', `${API}/environments/${environmentId}`, { token: admin.token, body: { restrictMachineRegistration: false } });
     expect((await create(maker)).statusCode).toBe(201);

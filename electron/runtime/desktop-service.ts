@@ -93,7 +93,6 @@ export const LOG_FILE_NAME = 'machine-runtime.log';
 const LOG_ROTATE_BYTES = 5 * 1024 * 1024;
 
 /** Environment roles whose privileges include creating groups and registering machines (cloud/src/policy/permissions.ts). */
-const MACHINE_OWNER_ROLES = new Set(['EnvironmentAdmin', 'EnvironmentMaker', 'MachineOwner']);
 
 const PHASE_PROGRESS: Record<MembershipPhase, { message: string; fraction: number }> = {
   fetching: { message: 'Fetching the group key…', fraction: 0.1 },
@@ -325,7 +324,7 @@ class RuntimeDesktopService implements DesktopService {
             id: local.user.id ?? this.me?.id ?? '',
             email: local.user.email,
             displayName: local.user.displayName ?? this.me?.displayName ?? local.user.email,
-            mayCreateGroup: this.me ? this.me.environments.some((e) => e.roles.some((r) => MACHINE_OWNER_ROLES.has(r))) : true,
+            mayCreateGroup: this.me ? this.me.environments.some((e) => e.mayCreateGroups) : true,
           }
         : null;
     const environmentName = (id: string) => this.me?.environments.find((e) => e.id === id)?.name ?? 'Default environment';
@@ -591,9 +590,7 @@ class RuntimeDesktopService implements DesktopService {
           id: e.id,
           name: e.name,
           isDefault: e.isDefault,
-          // The cloud decides at registration; this only hides environments where it would refuse.
-          mayRegister:
-            e.roles.includes('EnvironmentAdmin') || e.roles.includes('MachineOwner') || (e.roles.includes('EnvironmentMaker') && !e.restrictMachineRegistration),
+          mayRegister: e.mayRegisterMachines,
         }),
       );
     });

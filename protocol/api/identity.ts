@@ -79,6 +79,9 @@ export const MyEnvironment = Type.Object({
   roles: Type.Array(EnvironmentRoleSchema),
   isDefault: Type.Boolean(),
   restrictMachineRegistration: Type.Boolean(),
+  /** What the policy lets the caller do there (for the app to offer only what is allowed). */
+  mayRegisterMachines: Type.Boolean(),
+  mayCreateGroups: Type.Boolean(),
 });
 export const Me = Type.Object({
   id: Id,
@@ -119,6 +122,9 @@ export const Environment = Type.Object({
   restrictMachineRegistration: Type.Boolean(),
   /** The caller's own roles there. */
   roles: Type.Array(EnvironmentRoleSchema),
+  /** What the policy lets the caller do there (for the app to offer only what is allowed). */
+  mayRegisterMachines: Type.Boolean(),
+  mayCreateGroups: Type.Boolean(),
 });
 export type Environment = Static<typeof Environment>;
 export const EnvironmentList = Type.Array(Environment);

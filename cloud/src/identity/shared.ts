@@ -2,7 +2,7 @@
 import type { Queryable } from '../db/database.ts';
 import type { EnvironmentRole } from '../../../protocol/cloud-api.ts';
 import { loadActor } from '../auth/authenticate.ts';
-import { canSeeEnvironment, type Actor } from '../policy/permissions.ts';
+import { canSeeEnvironment, mayCreateGroup, mayRegisterMachine, type Actor } from '../policy/permissions.ts';
 import { notFound } from '../http/problem.ts';
 
 /** Problem responses for the OpenAPI document (the body is always application/problem+json). */
@@ -22,12 +22,15 @@ export type EnvironmentRow = {
 };
 
 export function environmentView(row: EnvironmentRow, roles: Iterable<EnvironmentRole>) {
+  const actor = { roles: new Set(roles) };
   return {
     id: row.id,
     name: row.name,
     isDefault: row.is_default,
     restrictMachineRegistration: row.restrict_machine_registration,
-    roles: sortRoles(roles),
+    roles: sortRoles(actor.roles),
+    mayRegisterMachines: mayRegisterMachine(actor, { restrictMachineRegistration: row.restrict_machine_registration }),
+    mayCreateGroups: mayCreateGroup(actor),
   };
 }
 

@@ -9,7 +9,7 @@ import { hashPassword } from '../auth/passwords.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { ApiError, forbidden } from '../http/problem.ts';
 import { mayAdministerEnvironment, mayCreateUsers, type Actor } from '../policy/permissions.ts';
-import { environmentForCaller, isUniqueViolation, problems, sortRoles, type EnvironmentRow } from './shared.ts';
+import { environmentForCaller, environmentView, isUniqueViolation, problems, sortRoles, type EnvironmentRow } from './shared.ts';
 
 const emailTaken = (email: string) => new ApiError('EmailTaken', `A user with the email ${email} already exists.`);
 
@@ -47,13 +47,7 @@ export const userRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (
         id: caller.userId,
         email: caller.email,
         displayName: caller.displayName,
-        environments: [...environments.values()].map(({ row, roles }) => ({
-          id: row.id,
-          name: row.name,
-          roles: sortRoles(roles),
-          isDefault: row.is_default,
-          restrictMachineRegistration: row.restrict_machine_registration,
-        })),
+        environments: [...environments.values()].map(({ row, roles }) => environmentView(row, roles)),
       };
     },
   );
