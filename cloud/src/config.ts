@@ -19,9 +19,9 @@ export interface CloudConfig {
     helloTimeoutSeconds: number;
   };
   rateLimits: {
-    /** Key-bundle fetches and join attempts per group per hour. */
+    /** Key-bundle fetches, and join attempts, per group per hour (each counted on its own). */
     groupPerHour: number;
-    /** Key-bundle fetches and join attempts per user per minute. */
+    /** Key-bundle fetches, and join attempts, per person (or machine, for a machine token) per minute. */
     userPerMinute: number;
     /** Password sign-ins per account per 15 minutes. */
     signInPerAccount: number;

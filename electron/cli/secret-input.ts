@@ -67,9 +67,10 @@ function promptHidden(
   prompt: string,
 ): Promise<string> {
   return new Promise((resolve, reject) => {
+    // No echo before the prompt shows: a fast typist's first keys must not appear either.
+    input.setRawMode?.(true);
     output.write(prompt);
     let value = '';
-    input.setRawMode?.(true);
     input.resume();
     input.setEncoding('utf8');
     const finish = (error?: Error) => {

@@ -35,11 +35,17 @@ import { verifyGroupSignature } from './group-keys.ts';
 export const membershipRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (app, { context }) => {
   const { db, config, rateLimiter } = context;
 
-  /** Bundle fetches and join attempts: per group per hour, per user per minute. */
-  async function countMembershipAttempt(groupId: string, userId: string): Promise<void> {
+  /**
+   * Bundle fetches and join attempts, each counted per group per hour and per caller per minute.
+   * The caller is the person, or the machine for a machine token: VMs enrolled with one
+   * registration token all act for its creator, and a per-person limit would throttle a script
+   * that enrols a fleet, while the per-group limit still bounds what anyone can try.
+   */
+  async function countMembershipAttempt(kind: 'bundle' | 'attempt', groupId: string, caller: Caller): Promise<void> {
+    const who = caller.kind === 'machine' ? `machine:${caller.machineId}` : `user:${caller.userId}`;
     await rateLimiter.hit([
-      { bucket: `group-membership:group:${groupId}`, limit: config.rateLimits.groupPerHour, windowSeconds: 3600 },
-      { bucket: `group-membership:user:${userId}`, limit: config.rateLimits.userPerMinute, windowSeconds: 60 },
+      { bucket: `group-membership:${kind}:group:${groupId}`, limit: config.rateLimits.groupPerHour, windowSeconds: 3600 },
+      { bucket: `group-membership:${kind}:${who}`, limit: config.rateLimits.userPerMinute, windowSeconds: 60 },
     ]);
   }
 
@@ -86,7 +92,7 @@ export const membershipRoutes: FastifyPluginAsync<{ context: CloudContext }> = a
     async (request) => {
       const caller = requireCaller(request);
       const { group } = await authorizeGroup(db, caller, request.params.id, 'addMachines');
-      await countMembershipAttempt(group.id, caller.userId);
+      await countMembershipAttempt('bundle', group.id, caller);
       return {
         groupId: group.id,
         hasPassword: group.key_bundle !== null,
@@ -128,7 +134,7 @@ export const membershipRoutes: FastifyPluginAsync<{ context: CloudContext }> = a
       if (purpose === 'join' && caller.groupId === group.id) {
         throw new ApiError('AlreadyInGroup', `This machine is already in the machine group "${group.name}".`);
       }
-      await countMembershipAttempt(group.id, caller.userId);
+      await countMembershipAttempt('attempt', group.id, caller);
       const now = config.now();
       const nonce = randomBytes(32).toString('base64url');
       const expiresAt = new Date(now.getTime() + config.joinChallengeSeconds * 1000);
