@@ -33,6 +33,12 @@ export const METHOD_NAMES = [
   'runDiagnostics',
   'getLogsLocation',
   'exportLogs',
+  'listGroupRuns',
+  'listMachineRuns',
+  'getRunLogs',
+  'cancelRun',
+  'setGroupMaintenance',
+  'setMachineMaintenance',
 ] as const;
 export type MethodName = (typeof METHOD_NAMES)[number];
 

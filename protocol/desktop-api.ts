@@ -38,6 +38,7 @@ import { NEW_GROUP_PASSWORD_MIN_LENGTH, type DesktopErrorEnvelope, type EventNam
 // sandboxed preload and the renderer bundle them without TypeBox.
 export * from './desktop-api-names.ts';
 import { AccessLevelSchema, Description, DisplayName, Email, Id, ObjectName } from './api/common.ts';
+import { CONNECTION_TARGET_TYPES, RUN_MODES, RUN_PRIORITIES, RUN_STATUSES, WAITING_REASONS } from './api/runs.ts';
 
 // Type.Enum, not Type.Union(list.map(Type.Literal)): the latter's static type is `never`.
 
@@ -127,6 +128,8 @@ export const GroupSchema = Type.Object({
   owner: Type.Object({ id: Id, displayName: Type.String() }),
   /** False until the first machine joins and sets the password. */
   hasPassword: Type.Boolean(),
+  /** In maintenance: no new runs start on its machines; running runs finish. */
+  maintenance: Type.Boolean(),
   /** What the signed-in user may do with the group; the app offers nothing else. */
   allowedActions: Type.Array(Type.Enum(GROUP_ACTIONS)),
 });
@@ -140,6 +143,8 @@ export const GroupMachineSchema = Type.Object({
   name: Type.String(),
   description: Type.String(),
   status: Type.Enum(MACHINE_STATUSES),
+  /** The machine's own maintenance switch (its status also says Maintenance when its group is in maintenance). */
+  maintenance: Type.Boolean(),
   lastSeenAt: Type.Union([Type.String(), Type.Null()]),
   owner: Type.Object({ id: Id, displayName: Type.String() }),
   /** True for the machine this app runs on. */
@@ -155,6 +160,78 @@ export type DesktopAccessEntry = Static<typeof AccessEntrySchema>;
 
 export const SharedAccessSchema = Type.Union([Type.Literal('CoOwner'), Type.Literal('User')]);
 export type SharedAccess = Static<typeof SharedAccessSchema>;
+
+export { RUN_STATUSES, WAITING_REASONS };
+export type RunStatus = (typeof RUN_STATUSES)[number];
+export type WaitingReason = (typeof WAITING_REASONS)[number];
+
+const NullableString = Type.Union([Type.String(), Type.Null()]);
+
+/** A desktop flow run as the run queue and the machine's history show it. */
+export const RunSchema = Type.Object({
+  id: Id,
+  status: Type.Enum(RUN_STATUSES),
+  flow: Type.Object({ id: Id, name: Type.String() }),
+  runMode: Type.Enum(RUN_MODES),
+  priority: Type.Enum(RUN_PRIORITIES),
+  /** What it was queued on: a machine group, or one machine. */
+  target: Type.Object({ type: Type.Enum(CONNECTION_TARGET_TYPES), id: Id, name: Type.String() }),
+  /** The machine it was handed to; null while it waits in the queue. */
+  machine: Type.Union([Type.Object({ id: Id, name: Type.String(), isThisMachine: Type.Boolean() }), Type.Null()]),
+  queuedAt: Type.String(),
+  startedAt: NullableString,
+  finishedAt: NullableString,
+  /** While queued: why it waits, and that reason in a sentence. */
+  waitingReason: Type.Union([Type.Enum(WAITING_REASONS), Type.Null()]),
+  waitingDetail: NullableString,
+  error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
+  /** A cancel was asked and the machine is stopping the flow. */
+  cancelRequested: Type.Boolean(),
+  /** Whether the signed-in user may cancel it now (whoever queued it, those who manage its target, admins). */
+  canCancel: Type.Boolean(),
+});
+export type DesktopRun = Static<typeof RunSchema>;
+
+export const GroupRunsSchema = Type.Object({
+  groupId: Id,
+  /** Handed to a machine (Assigned) or running, oldest first. */
+  running: Type.Array(RunSchema),
+  /** Waiting, in the order they will start: High before Normal, then oldest first. */
+  queued: Type.Array(RunSchema),
+  /** The last runs that ended, newest first. */
+  recent: Type.Array(RunSchema),
+});
+export type DesktopGroupRuns = Static<typeof GroupRunsSchema>;
+
+export const MachineRunsSchema = Type.Object({
+  /** This machine as the cloud sees it, and whether the user may switch its maintenance mode. */
+  machine: Type.Object({
+    id: Id,
+    name: Type.String(),
+    status: Type.Enum(MACHINE_STATUSES),
+    maintenance: Type.Boolean(),
+    mayEdit: Type.Boolean(),
+  }),
+  /** Queued on it, handed to it, or running on it. */
+  current: Type.Array(RunSchema),
+  /** The last runs that ended on it, newest first. */
+  recent: Type.Array(RunSchema),
+});
+export type DesktopMachineRuns = Static<typeof MachineRunsSchema>;
+
+export const RunLogLineSchema = Type.Object({
+  seq: Type.Integer(),
+  at: Type.String(),
+  stream: Type.Union([Type.Literal('stdout'), Type.Literal('stderr'), Type.Literal('system')]),
+  line: Type.String(),
+});
+export const RunLogsSchema = Type.Object({
+  runId: Id,
+  lines: Type.Array(RunLogLineSchema),
+  /** The flow wrote more than the cloud keeps; the rest was dropped. */
+  truncated: Type.Boolean(),
+});
+export type DesktopRunLogs = Static<typeof RunLogsSchema>;
 
 export const DiagnosticCheckSchema = Type.Object({
   id: Type.Union([Type.Literal('cloud'), Type.Literal('socket'), Type.Literal('clock'), Type.String()]),
@@ -290,6 +367,32 @@ export const DESKTOP_METHODS = {
   runDiagnostics: method(Nothing, DiagnosticsSchema, 'Cloud reachable, agent socket connected, clock skew.'),
   getLogsLocation: method(Nothing, Type.Object({ path: Type.String() }), 'The folder that holds the logs.'),
   exportLogs: method(Nothing, Type.Object({ path: Type.String() }), 'Writes the logs into one archive; returns its path.'),
+  listGroupRuns: method(
+    Type.Object({ groupId: Id }, { additionalProperties: false }),
+    GroupRunsSchema,
+    "A group's run queue: its running and queued runs (with why they wait) and the last that ended.",
+  ),
+  listMachineRuns: method(Nothing, MachineRunsSchema, "This machine's current and recent runs, its status and maintenance mode."),
+  getRunLogs: method(
+    Type.Object({ runId: Id, after: Type.Optional(Type.Integer({ minimum: 0 })) }, { additionalProperties: false }),
+    RunLogsSchema,
+    "A run's log lines, oldest first (only those after the `after` sequence number, when given).",
+  ),
+  cancelRun: method(
+    Type.Object({ runId: Id }, { additionalProperties: false }),
+    RunSchema,
+    'Cancels a run: a queued one ends at once, a running one is stopped on its machine.',
+  ),
+  setGroupMaintenance: method(
+    Type.Object({ groupId: Id, maintenance: Type.Boolean() }, { additionalProperties: false }),
+    GroupSchema,
+    "Switches a group's maintenance mode (co-owners): no new runs start on its machines; running runs finish.",
+  ),
+  setMachineMaintenance: method(
+    Type.Object({ machineId: Id, maintenance: Type.Boolean() }, { additionalProperties: false }),
+    GroupMachineSchema,
+    "Switches a machine's maintenance mode (its owner): no new runs start on it; a running run finishes.",
+  ),
 } as const satisfies Record<MethodName, MethodSpec>;
 
 export type DesktopMethods = typeof DESKTOP_METHODS;

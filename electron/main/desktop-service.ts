@@ -65,6 +65,12 @@ export function createUnavailableDesktopService(info: { appVersion: string; host
     runDiagnostics: refuse,
     getLogsLocation: refuse,
     exportLogs: refuse,
+    listGroupRuns: refuse,
+    listMachineRuns: refuse,
+    getRunLogs: refuse,
+    cancelRun: refuse,
+    setGroupMaintenance: refuse,
+    setMachineMaintenance: refuse,
     subscribe: () => () => {},
     dispose: async () => {},
   };

@@ -42,6 +42,7 @@ import type { AgentState } from './agent-connection.ts';
 import { CloudClient, CloudError, normalizeServerUrl } from './cloud-client.ts';
 import { GroupCryptoError } from './group-crypto.ts';
 import { createMachineAgent, type MachineAgent } from './machine-agent.ts';
+import { RunNames, groupRuns, machineRuns, toDesktopRun, toGroupMachine } from './desktop-runs.ts';
 import { changeGroupPassword, joinGroup, leaveGroup, type MembershipPhase } from './membership.ts';
 import { RuntimeProfile, type OpenProfileOptions } from './profile.ts';
 import type { RunExecutorEvent } from './run-executor.ts';
@@ -243,6 +244,7 @@ class RuntimeDesktopService implements DesktopService {
   private lastEmitted = '';
   private poll: NodeJS.Timeout | undefined;
   private disposed = false;
+  private readonly runNames = new RunNames();
 
   constructor(
     private readonly profile: RuntimeProfile,
@@ -509,6 +511,7 @@ class RuntimeDesktopService implements DesktopService {
       access: group.access,
       owner: { id: group.owner.id, displayName: group.owner.displayName },
       hasPassword: group.hasPassword,
+      maintenance: group.maintenance,
       allowedActions: group.allowedActions,
     };
   }
@@ -747,15 +750,7 @@ class RuntimeDesktopService implements DesktopService {
       const cloud = await this.userCloud();
       const self = this.profile.settings.get('machineId');
       const machines = await cloud.listGroupMachines(params.groupId);
-      return machines.map((m) => ({
-        id: m.id,
-        name: m.name,
-        description: m.description,
-        status: m.status,
-        lastSeenAt: m.lastSeenAt,
-        owner: { id: m.owner.id, displayName: m.owner.displayName },
-        isThisMachine: m.id === self,
-      }));
+      return machines.map((m) => toGroupMachine(m, self));
     });
   }
 
@@ -881,6 +876,64 @@ class RuntimeDesktopService implements DesktopService {
       },
       false,
     );
+  }
+
+  // ── runs and maintenance (electron/runtime/desktop-runs.ts) ──
+
+  private userId(): string | null {
+    return this.profile.settings.get('userId') ?? this.me?.id ?? null;
+  }
+
+  listGroupRuns(params: MethodParams<'listGroupRuns'>): Promise<MethodResult<'listGroupRuns'>> {
+    return this.guard('listGroupRuns', async () =>
+      groupRuns(await this.userCloud(), this.runNames, params.groupId, {
+        userId: this.userId(),
+        thisMachineId: this.profile.settings.get('machineId'),
+      }),
+    );
+  }
+
+  listMachineRuns(_params: MethodParams<'listMachineRuns'>): Promise<MethodResult<'listMachineRuns'>> {
+    return this.guard('listMachineRuns', async () => {
+      const machineId = this.requireRegistered();
+      return machineRuns(await this.userCloud(), this.runNames, machineId, { userId: this.userId() });
+    });
+  }
+
+  getRunLogs(params: MethodParams<'getRunLogs'>): Promise<MethodResult<'getRunLogs'>> {
+    return this.guard('getRunLogs', async () => {
+      const logs = await (await this.userCloud()).runLogs(params.runId, { ...(params.after !== undefined ? { after: params.after } : {}), limit: 5000 });
+      return { runId: logs.runId, lines: logs.lines, truncated: logs.truncated };
+    });
+  }
+
+  cancelRun(params: MethodParams<'cancelRun'>): Promise<MethodResult<'cancelRun'>> {
+    return this.guard('cancelRun', async () => {
+      const run = await (await this.userCloud()).cancelRun(params.runId);
+      this.log.write('info', `asked to cancel run ${run.id} (now ${run.status})`);
+      return toDesktopRun(run, {
+        names: this.runNames,
+        userId: this.userId(),
+        thisMachineId: this.profile.settings.get('machineId'),
+        managesTarget: () => true,
+      });
+    });
+  }
+
+  setGroupMaintenance(params: MethodParams<'setGroupMaintenance'>): Promise<MethodResult<'setGroupMaintenance'>> {
+    return this.guard('setGroupMaintenance', async () => {
+      const group = await (await this.userCloud()).updateGroup(params.groupId, { maintenance: params.maintenance });
+      this.log.write('info', `maintenance mode ${group.maintenance ? 'on' : 'off'} for group "${group.name}" (${group.id})`);
+      return this.toGroup(group);
+    });
+  }
+
+  setMachineMaintenance(params: MethodParams<'setMachineMaintenance'>): Promise<MethodResult<'setMachineMaintenance'>> {
+    return this.guard('setMachineMaintenance', async () => {
+      const machine = await (await this.userCloud()).updateMachine(params.machineId, { maintenance: params.maintenance });
+      this.log.write('info', `maintenance mode ${machine.maintenance ? 'on' : 'off'} for machine "${machine.name}" (${machine.id})`);
+      return toGroupMachine(machine, this.profile.settings.get('machineId'));
+    });
   }
 
   async dispose(): Promise<void> {

@@ -15,6 +15,7 @@ const group = (patch: Partial<DesktopGroup> = {}): DesktopGroup => ({
   access: 'CoOwner',
   owner: { id: 'u1', displayName: 'Ann Owner' },
   hasPassword: true,
+  maintenance: false,
   allowedActions: [...ALL],
   ...patch,
 });
