@@ -45,6 +45,8 @@ export async function freshDatabase(): Promise<{ db: Database; url?: string; dro
 export interface TestCloud {
   app: FastifyInstance;
   db: Database;
+  /** PostgreSQL only: the test database's URL (another instance can share it: `buildCloudOn`). */
+  databaseUrl?: string;
   close(): Promise<void>;
 }
 
@@ -57,9 +59,30 @@ export async function buildCloud(config: Partial<CloudConfig> = {}): Promise<Tes
   return {
     app: server,
     db: database.db,
+    ...(database.url ? { databaseUrl: database.url } : {}),
     async close() {
       await server.close();
       await database.drop();
+    },
+  };
+}
+
+/**
+ * Another cloud instance on an existing PostgreSQL database (its own pool, its own sockets),
+ * as when several instances share one database. `close` leaves the database to its owner.
+ */
+export async function buildCloudOn(databaseUrl: string, config: Partial<CloudConfig> = {}): Promise<TestCloud> {
+  const db = openPostgres(databaseUrl);
+  const server = Fastify(serverOptions(false));
+  await server.register(app, { db, config });
+  await server.ready();
+  return {
+    app: server,
+    db,
+    databaseUrl,
+    async close() {
+      await server.close();
+      await db.close();
     },
   };
 }

@@ -6,6 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
+import { listenPglite, listenPostgres, type ListenHandlers, type Subscription } from './notify.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -19,6 +20,8 @@ export interface Database extends Queryable {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Runs `fn` on one session, for session-scoped things such as advisory locks. */
   withSession<T>(fn: (session: Queryable & { exec(sql: string): Promise<void> }) => Promise<T>): Promise<T>;
+  /** LISTEN on a channel (notify.ts): a dedicated, reconnecting connection on PostgreSQL. */
+  listen(channel: string, handlers: ListenHandlers): Promise<Subscription>;
   close(): Promise<void>;
 }
 
@@ -69,6 +72,7 @@ export function openPostgres(connectionString: string): Database {
         client.release();
       }
     },
+    listen: (channel, handlers) => listenPostgres(connectionString, channel, handlers),
     async close() {
       await pool.end();
     },
@@ -100,6 +104,7 @@ export async function openPglite(dataDir?: string): Promise<Database> {
       sessionQueue = run.catch(() => undefined);
       return run;
     },
+    listen: (channel, handlers) => listenPglite(lite, channel, handlers),
     async close() {
       await lite.close();
     },

@@ -8,7 +8,7 @@ import { RunDispatcher } from './dispatcher.ts';
 
 export const runAreaRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (app, { context }) => {
   const dispatcher = new RunDispatcher(context);
-  dispatcher.start();
+  await dispatcher.start();
   app.addHook('onClose', async () => dispatcher.stop());
   await app.register(connectionRoutes, { context });
   await app.register(flowRoutes, { context });

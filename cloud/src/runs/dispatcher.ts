@@ -4,14 +4,19 @@
  *   - a run is queued          → its queue is offered to the free machines of its target;
  *   - a machine says hello, finishes or refuses a run, or heartbeats while idle → the machine
  *     claims the next run it may take;
+ *   - another instance announces (wakeups.ts, LISTEN/NOTIFY) that a run was queued or put
+ *     back, or that a run on one of our machines must stop → the same, here, at once;
  *   - the sweep (every `runs.sweepSeconds`) → timeouts, lapsed leases, stale assignments, and
- *     a dispatch pass over every queue with work (this also covers maintenance being switched
- *     off and runs queued through another instance).
+ *     a dispatch pass over every queue with work (the safety net: it also covers maintenance
+ *     being switched off and wake-ups missed while the listening connection was away).
  * Claims are single SQL statements (queue.ts); this class only decides who to ask and keeps
  * each machine's messages in order. Work is spread across a group's free machines by offering
  * a queue to the machine that has waited longest first.
  */
+import { randomUUID } from 'node:crypto';
 import type { CloudContext } from '../context.ts';
+import type { Queryable } from '../db/database.ts';
+import type { Subscription } from '../db/notify.ts';
 import type { AgentHubListener } from '../agent/hub.ts';
 import type { CloudMessage, HeartbeatMessage, HelloMessage, RunReport } from '../../../protocol/agent-messages.ts';
 import {
@@ -29,6 +34,7 @@ import {
   type QueueTarget,
 } from './queue.ts';
 import { pendingCancels, queuesWithWork, sweepRuns } from './maintenance.ts';
+import { announce, parseWake, WAKE_CHANNEL, type StopReason, type WakeEvent } from './wakeups.ts';
 
 interface LocalMachine {
   id: string;
@@ -85,22 +91,31 @@ export class RunDispatcher implements AgentHubListener {
   private closed = false;
   private sweeping: Promise<void> | undefined;
   private readonly leasesJudgedFrom: Date;
+  private subscription: Subscription | undefined;
+  /** Tells this instance's announcements from the others' (each instance ignores its own). */
+  readonly instanceId = randomUUID();
 
   constructor(private readonly context: CloudContext) {
     this.leasesJudgedFrom = new Date(context.config.now().getTime() + context.config.runs.leaseSeconds * 1000);
     dispatchers.set(context, this);
   }
 
-  start(): void {
+  async start(): Promise<void> {
     this.context.agentHub.setListener(this);
     this.timer = setInterval(() => void this.sweep().catch(() => undefined), this.context.config.runs.sweepSeconds * 1000);
     this.timer.unref();
+    this.subscription = await this.context.db.listen(WAKE_CHANNEL, {
+      message: (payload) => this.wake(payload),
+      // Announcements made while the connection was away are lost: catch up at once.
+      reconnected: () => this.track(this.sweep()),
+    });
   }
 
   async stop(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
     this.context.agentHub.setListener(undefined);
+    await this.subscription?.close();
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
   }
 
@@ -132,6 +147,39 @@ export class RunDispatcher implements AgentHubListener {
   }
 
   // ── wake-ups ──────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Announces events to the other instances, on the transaction that makes the change
+   * (delivered when it commits). This instance acts on them itself, directly.
+   */
+  announce(tx: Queryable, events: readonly WakeEvent[]): Promise<void> {
+    return announce(tx, this.instanceId, events);
+  }
+
+  /** Another instance announced something (wakeups.ts). */
+  private wake(payload: string): void {
+    if (this.closed) return;
+    const wake = parseWake(payload);
+    if (!wake || wake.from === this.instanceId) return;
+    const { event } = wake;
+    if (event.kind === 'queued') {
+      this.runQueued({ groupId: event.groupId, machineId: event.machineId });
+      return;
+    }
+    if (!this.machines.has(event.machineId)) return;
+    this.sendCancel(event.machineId, event.runId, event.attempt, event.reason);
+    if (event.free) this.machineMayBeFree(event.machineId);
+  }
+
+  /** Puts an unaccepted assignment back in the queue, announced; the queue is offered again. */
+  private async requeue(runId: string, attempt: number, machineId: string, rejectedBy?: string): Promise<void> {
+    const target = await this.context.db.transaction(async (tx) => {
+      const back = await requeueAssignment(tx, runId, attempt, machineId, rejectedBy);
+      if (back) await this.announce(tx, [{ kind: 'queued', ...back }]);
+      return back;
+    });
+    if (target) this.runQueued(target);
+  }
 
   /** A run was queued (or put back): offer its queue to the free machines here. */
   runQueued(target: QueueTarget): void {
@@ -168,8 +216,7 @@ export class RunDispatcher implements AgentHubListener {
       if (!this.send(machineId, this.assignMessage(assignment))) {
         // The socket closed between the claim and the send: give the run straight back.
         machine.busy = false;
-        const target = await requeueAssignment(db, assignment.runId, assignment.attempt, machineId);
-        if (target) this.runQueued(target);
+        await this.requeue(assignment.runId, assignment.attempt, machineId);
       }
     });
     return claimed;
@@ -250,7 +297,11 @@ export class RunDispatcher implements AgentHubListener {
     this.machines.delete(machineId);
     this.inOrder(machineId, async () => {
       // Not accepted yet means not started: safe to hand to another machine at once.
-      const targets = await requeueMachineAssignments(this.context.db, machineId);
+      const targets = await this.context.db.transaction(async (tx) => {
+        const back = await requeueMachineAssignments(tx, machineId);
+        await this.announce(tx, back.map((target) => ({ kind: 'queued' as const, ...target })));
+        return back;
+      });
       for (const target of targets) this.runQueued(target);
     });
   }
@@ -273,8 +324,7 @@ export class RunDispatcher implements AgentHubListener {
       }
       case 'rejected': {
         const refusesForGood = message.code !== 'Busy' && message.code !== 'Stopping';
-        const target = await requeueAssignment(db, runId, attempt, machineId, refusesForGood ? machineId : undefined);
-        if (target) this.runQueued(target);
+        await this.requeue(runId, attempt, machineId, refusesForGood ? machineId : undefined);
         if (message.code === 'Busy' || message.code === 'Stopping') return; // it will say when it is free
         await this.resyncBusy(machineId);
         return;
@@ -317,7 +367,7 @@ export class RunDispatcher implements AgentHubListener {
   }
 
   /** Tells the machine (when connected here) to stop a run. */
-  sendCancel(machineId: string, runId: string, attempt: number, reason: 'Cancelled' | 'TimedOut' | 'MachineLost'): void {
+  sendCancel(machineId: string, runId: string, attempt: number, reason: StopReason): void {
     this.send(machineId, { type: 'cancel', runId, attempt, reason });
   }
 
@@ -337,11 +387,9 @@ export class RunDispatcher implements AgentHubListener {
     if (this.closed) return;
     const { db, config } = this.context;
     const now = config.now();
-    const result = await sweepRuns(db, now, config.runs, this.leasesJudgedFrom);
-    for (const ended of result.ended) {
-      const reason = ended.status === 'TimedOut' ? 'TimedOut' : ended.status === 'Cancelled' ? 'Cancelled' : 'MachineLost';
-      this.sendCancel(ended.machineId, ended.runId, ended.attempt, reason);
-    }
+    const result = await sweepRuns(db, now, config.runs, this.leasesJudgedFrom, (tx, events) => this.announce(tx, events));
+    for (const ended of result.ended) this.sendCancel(ended.machineId, ended.runId, ended.attempt, ended.reason);
+    // Their machines are free again (the refresh below reads it) and the requeued runs are offered below.
     // Refresh what we know about the machines connected here (group moves, busy state).
     const local = [...this.machines.keys()];
     if (local.length > 0) {

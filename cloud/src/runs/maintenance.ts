@@ -7,46 +7,89 @@
  *   - runs past the run time limit end TimedOut (their agent is told to stop them);
  *   - queued runs past the queue time limit fail with QueueTimeout;
  *   - queued runs whose connection broke or whose target was deleted fail.
+ * Requeued runs and runs ended on a machine are announced to the other instances (wakeups.ts)
+ * in the transaction that changes them: the instance holding the machine stops the flow and
+ * lets the machine claim its next run at once.
  */
-import type { Queryable } from '../db/database.ts';
+import type { Database, Queryable } from '../db/database.ts';
 import type { RunLimits } from '../config.ts';
 import { ACTIVE } from './queue.ts';
+import type { StopReason, WakeEvent } from './wakeups.ts';
 
 export interface SweepResult {
   requeued: { runId: string; machineId: string }[];
   /** Runs ended by the sweep while on a machine: that machine is free again (and told to stop). */
-  ended: { runId: string; attempt: number; machineId: string; status: string }[];
+  ended: { runId: string; attempt: number; machineId: string; status: string; reason: StopReason }[];
   failedInQueue: number;
 }
 
 const minus = (now: Date, seconds: number) => new Date(now.getTime() - seconds * 1000);
 
+type Announce = (tx: Queryable, events: readonly WakeEvent[]) => Promise<void>;
+type EndedRow = { id: string; attempt: number; machine_id: string; status: string };
+
+function endedOf(rows: EndedRow[]): SweepResult['ended'] {
+  return rows.map((r) => ({
+    runId: r.id,
+    attempt: r.attempt,
+    machineId: r.machine_id,
+    status: r.status,
+    reason: r.status === 'TimedOut' ? 'TimedOut' : r.status === 'Cancelled' ? 'Cancelled' : 'MachineLost',
+  }));
+}
+
+/** Runs `sql` and announces what it changed, in one transaction. */
+async function changeAndAnnounce<T extends Record<string, unknown>>(
+  db: Database,
+  sql: string,
+  params: unknown[],
+  announce: Announce,
+  events: (rows: T[]) => WakeEvent[],
+): Promise<T[]> {
+  return db.transaction(async (tx) => {
+    const rows = await tx.query<T>(sql, params);
+    await announce(tx, events(rows));
+    return rows;
+  });
+}
+
+const stopEvents = (rows: EndedRow[]): WakeEvent[] =>
+  endedOf(rows).map((e) => ({ kind: 'stop', runId: e.runId, attempt: e.attempt, machineId: e.machineId, reason: e.reason, free: true }));
+
 export async function sweepRuns(
-  db: Queryable,
+  db: Database,
   now: Date,
   limits: RunLimits,
   /** Leases are judged only after this instance has been up for a lease period (agents reconnect after a restart). */
   leasesJudgedFrom: Date,
+  announce: Announce,
 ): Promise<SweepResult> {
-  const requeued = await db.query<{ id: string; machine_id: string }>(
+  const requeued = await changeAndAnnounce<{ id: string; machine_id: string; group_id: string | null; target_machine_id: string | null }>(
+    db,
     `WITH stale AS (SELECT id, machine_id FROM runs WHERE status = 'Assigned' AND accepted_at IS NULL AND accept_deadline < $1 FOR UPDATE SKIP LOCKED)
      UPDATE runs r SET status = 'Queued', machine_id = NULL, assigned_at = NULL, accept_deadline = NULL
-       FROM stale WHERE r.id = stale.id RETURNING r.id, stale.machine_id`,
+       FROM stale WHERE r.id = stale.id RETURNING r.id, stale.machine_id, r.group_id, r.target_machine_id`,
     [now],
+    announce,
+    (rows) => rows.map((r) => ({ kind: 'queued', groupId: r.group_id, machineId: r.target_machine_id })),
   );
 
   const ended: SweepResult['ended'] = [];
-  const timedOut = await db.query<{ id: string; attempt: number; machine_id: string; status: string }>(
+  const timedOut = await changeAndAnnounce<EndedRow>(
+    db,
     `UPDATE runs SET status = 'TimedOut', finished_at = $1, error_code = 'RunTimeout',
             error_message = 'The run took longer than the ' || $3::text || '-second limit and was stopped.', lease_expires_at = NULL
       WHERE status IN ${ACTIVE} AND accepted_at IS NOT NULL AND COALESCE(started_at, accepted_at) < $2
       RETURNING id, attempt, machine_id, status`,
     [now, minus(now, limits.maxRunSeconds), String(limits.maxRunSeconds)],
+    announce,
+    stopEvents,
   );
-  ended.push(...timedOut.map((r) => ({ runId: r.id, attempt: r.attempt, machineId: r.machine_id, status: r.status })));
+  ended.push(...endedOf(timedOut));
 
   if (now >= leasesJudgedFrom) {
-    const lost = await db.query<{ id: string; attempt: number; machine_id: string; status: string }>(
+    const lost = await changeAndAnnounce<EndedRow>(
+      db,
       `UPDATE runs SET status = CASE WHEN cancel_requested_at IS NULL THEN 'Failed' ELSE 'Cancelled' END,
               finished_at = $1,
               error_code = CASE WHEN cancel_requested_at IS NULL THEN 'MachineLost' ELSE 'Cancelled' END,
@@ -57,8 +100,10 @@ export async function sweepRuns(
         WHERE status IN ${ACTIVE} AND accepted_at IS NOT NULL AND lease_expires_at < $1
         RETURNING id, attempt, machine_id, status`,
       [now],
+      announce,
+      stopEvents,
     );
-    ended.push(...lost.map((r) => ({ runId: r.id, attempt: r.attempt, machineId: r.machine_id, status: r.status })));
+    ended.push(...endedOf(lost));
   }
 
   const queueTimeout = await db.query(

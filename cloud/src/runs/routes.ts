@@ -188,6 +188,8 @@ export const runRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (a
           environmentId: target.environmentId,
           detail: { flow: flow.name, target: { type: target.type, id: target.id }, runMode: body.runMode, priority },
         });
+        // The instance holding the target's machines (maybe another one) hands it out at once.
+        await dispatcherOf(context).announce(tx, [{ kind: 'queued', groupId, machineId }]);
         return row!.id;
       });
       dispatcherOf(context).runQueued({ groupId, machineId });
@@ -314,6 +316,12 @@ export const runRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (a
           environmentId: run.environment_id,
           detail: { status: run.status },
         });
+        if (run.machine_id) {
+          // The instance holding that machine's socket tells the agent (and frees the machine).
+          await dispatcherOf(context).announce(tx, [
+            { kind: 'stop', runId, attempt: run.attempt, machineId: run.machine_id, reason: 'Cancelled', free: endsNow },
+          ]);
+        }
         return { machineId: run.machine_id, attempt: run.attempt, endsNow };
       });
       if (outcome.machineId) {
