@@ -1,29 +1,42 @@
 /**
- * `npm run bench:dispatch [-- --machines 50 --runs 2000 --engine both|pglite|postgres]`
+ * `npm run bench:dispatch [-- --machines 50 --runs 2000 --latency-samples 200 --engine both|pglite|postgres]`
  *
- * Starts the cloud in this process and N simulated machines — real agent code: AgentConnection
- * + RunExecutor, each with its own machine identity, token and group key — then:
- *   1. latency: queues runs one at a time while machines are free (pure dispatch latency);
- *   2. throughput: queues M no-op runs (`true` in /bin/sh) as fast as the API takes them;
- * and prints p50/p95/p99 of queued→accepted and queued→finished, and runs per second, on PGlite
- * and on PostgreSQL (DATABASE_URL's server, in a fresh database; else a private cluster started
- * here with the Debian PostgreSQL binaries). graphile-worker is not measured (not a dependency).
+ * Starts the cloud in this process and N simulated machines in another — real agent code:
+ * AgentConnection + RunExecutor, each with its own machine identity, token and group key — and
+ * measures, on PGlite and on PostgreSQL (DATABASE_URL's server, in a fresh database; else a
+ * private cluster started here with the Debian PostgreSQL binaries):
+ *   1. end to end, one at a time: a run is queued while machines are free (dispatch latency);
+ *   2. end to end, a burst: M no-op runs (`true` in /bin/sh, a real child process each) queued
+ *      through the API as fast as it takes them (16 requests in flight);
+ *   3. the cloud's own capacity, NOT end to end: the same machines with "instant" agents (the
+ *      real AgentConnection, but accepting, starting and finishing each assignment at once,
+ *      without a child process), for (a) a burst of M runs through the API and (b) a backlog of
+ *      M runs queued beforehand (group in maintenance) that is then released: claim + assign +
+ *      accept + start + finish, nothing else;
+ *   4. PostgreSQL only: graphile-worker's add→start latency on the same server (its own schema,
+ *      a no-op task, concurrency N), one job at a time and a burst of M, and the ratio to ours.
+ * Prints p50/p95/p99 of queued→accepted and queued→finished (ms; our timestamps are the cloud's
+ * clock at millisecond resolution) and runs per second, as one table.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { Logger, makeWorkerUtils, run as runGraphileWorker } from 'graphile-worker';
 import { startCloud, type RunningCloud } from '../cloud/src/start.ts';
 import { DEFAULT_RUN_LIMITS } from '../cloud/src/config.ts';
 import { TokenService } from '../cloud/src/auth/tokens.ts';
+import { dispatcherOf } from '../cloud/src/runs/dispatcher.ts';
 import { AgentConnection } from '../electron/runtime/agent-connection.ts';
 import { RunExecutor } from '../electron/runtime/run-executor.ts';
 import { secretStoreCredentialKeys } from '../electron/runtime/run-keys.ts';
 import { MemorySecretStore, groupKeySecret } from '../electron/runtime/secret-store.ts';
 import { createGroupKeys, serializeGroupKeys } from '../electron/runtime/group-crypto.ts';
+import type { CloudMessage } from '../protocol/agent-messages.ts';
 
 function option(name: string, fallback: string): string {
   const index = process.argv.indexOf(`--${name}`);
@@ -34,9 +47,16 @@ const RUNS = Number(option('runs', '2000'));
 const LATENCY_SAMPLES = Number(option('latency-samples', '200'));
 const ENGINE = option('engine', 'both');
 
-interface Sample {
-  accepted: number;
-  finished: number;
+// ── results ──────────────────────────────────────────────────────────────────────────────
+
+interface Row {
+  engine: string;
+  scenario: string;
+  /** ms from queued (added) to accepted (started), and to finished; empty when not meaningful. */
+  accepted: number[];
+  finished: number[];
+  perSecond?: number;
+  note?: string;
 }
 
 function percentile(values: number[], p: number): number {
@@ -44,17 +64,23 @@ function percentile(values: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
-const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
+const cell = (value: number, width: number) => (Number.isFinite(value) ? value.toFixed(1) : '—').padStart(width);
 
-function describe(label: string, samples: Sample[]): string {
-  const accepted = samples.map((s) => s.accepted);
-  const finished = samples.map((s) => s.finished);
-  return [
-    `  ${label} (${samples.length} runs)`,
-    `    queued→accepted  p50 ${fmt(percentile(accepted, 50))}  p95 ${fmt(percentile(accepted, 95))}  p99 ${fmt(percentile(accepted, 99))}`,
-    `    queued→finished  p50 ${fmt(percentile(finished, 50))}  p95 ${fmt(percentile(finished, 95))}  p99 ${fmt(percentile(finished, 99))}`,
-  ].join('\n');
+function table(rows: Row[]): string {
+  const scenarioWidth = Math.max(8, ...rows.map((r) => r.scenario.length));
+  const header =
+    `${'engine'.padEnd(9)}${'scenario'.padEnd(scenarioWidth)}  ${'queued→accepted ms'.padStart(26)}  ${'queued→finished ms'.padStart(26)}  ${'runs/s'.padStart(7)}\n` +
+    `${''.padEnd(9)}${''.padEnd(scenarioWidth)}  ${'p50'.padStart(8)}${'p95'.padStart(9)}${'p99'.padStart(9)}  ${'p50'.padStart(8)}${'p95'.padStart(9)}${'p99'.padStart(9)}`;
+  const lines = rows.map((r) => {
+    const p = (values: number[]) => [50, 95, 99].map((q, i) => cell(percentile(values, q), i === 0 ? 8 : 9)).join('');
+    const rate = r.perSecond === undefined ? '—' : r.perSecond.toFixed(0);
+    return `${r.engine.padEnd(9)}${r.scenario.padEnd(scenarioWidth)}  ${p(r.accepted)}  ${p(r.finished)}  ${rate.padStart(7)}${r.note ? `  ${r.note}` : ''}`;
+  });
+  const rule = '─'.repeat(Math.max(...[header, ...lines].flatMap((l) => l.split('\n')).map((l) => l.length)));
+  return [header, rule, ...lines].join('\n');
 }
+
+// ── PostgreSQL ───────────────────────────────────────────────────────────────────────────
 
 /** A throwaway PostgreSQL cluster (as user postgres when we are root). */
 function startPostgresCluster(): { url: string; stop(): void } {
@@ -104,7 +130,39 @@ async function withFreshDatabase<T>(serverUrl: string, fn: (url: string) => Prom
   }
 }
 
-async function bench(engine: 'pglite' | 'postgres', databaseUrl?: string): Promise<string> {
+// ── our dispatcher ───────────────────────────────────────────────────────────────────────
+
+type FleetMode = 'real' | 'instant';
+
+interface FleetConfig {
+  mode: FleetMode;
+  serverUrl: string;
+  groupId: string;
+  groupKeys: ReturnType<typeof createGroupKeys>;
+  machines: { fingerprint: string; token: string }[];
+}
+
+async function startFleet(config: FleetConfig): Promise<ChildProcess> {
+  const fleet = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--fleet'], {
+    env: { ...process.env, MR_BENCH_FLEET: JSON.stringify(config) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    fleet.stdout!.on('data', (data: Buffer) => {
+      if (data.toString().includes('ready')) resolve();
+    });
+    fleet.once('exit', (code) => reject(new Error(`the agent fleet exited (${code})`)));
+  });
+  return fleet;
+}
+
+async function stopFleet(fleet: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => fleet.once('exit', resolve));
+  fleet.kill('SIGTERM');
+  await exited;
+}
+
+async function bench(engine: 'pglite' | 'postgres', databaseUrl?: string): Promise<Row[]> {
   const cloud: RunningCloud = await startCloud({
     port: 0,
     host: '127.0.0.1',
@@ -141,7 +199,7 @@ async function bench(engine: 'pglite' | 'postgres', databaseUrl?: string): Promi
 
   // N machines, each with its own identity; their agents run in a separate process (as on real
   // machines: spawning flows from the cloud's large process would measure fork(), not dispatch).
-  const fleet: FleetConfig = { serverUrl: cloud.url, groupId: group!.id, groupKeys, machines: [] };
+  const machines: FleetConfig['machines'] = [];
   for (let i = 0; i < MACHINES; i++) {
     const fingerprint = randomBytes(32).toString('hex');
     const [machine] = await db.query<{ id: string }>(
@@ -149,28 +207,42 @@ async function bench(engine: 'pglite' | 'postgres', databaseUrl?: string): Promi
        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
       [environment!.id, user!.id, `bench-${i}`, groupKeys.signing.publicKey, groupKeys.encryption.publicKey, fingerprint, group!.id],
     );
-    fleet.machines.push({ fingerprint, token: await tokens.issue({ kind: 'machine', machineId: machine!.id }) });
+    machines.push({ fingerprint, token: await tokens.issue({ kind: 'machine', machineId: machine!.id }) });
   }
-  const fleetProcess = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--fleet'], {
-    env: { ...process.env, MR_BENCH_FLEET: JSON.stringify(fleet) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    fleetProcess.stdout!.on('data', (data: Buffer) => {
-      if (data.toString().includes('ready')) resolve();
-    });
-    fleetProcess.once('exit', (code) => reject(new Error(`the agent fleet exited (${code})`)));
-  });
-  // Let every hello reach the dispatcher.
-  await new Promise((r) => setTimeout(r, 500));
+  const dispatcher = dispatcherOf(cloud.server.cloud);
+  const fleetOf = async (mode: FleetMode) => {
+    const fleet = await startFleet({ mode, serverUrl: cloud.url, groupId: group!.id, groupKeys, machines });
+    // Every hello has reached the dispatcher.
+    while (dispatcher.localMachineIds().length < MACHINES) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 200));
+    return fleet;
+  };
 
   const queue = () => api('POST', '/runs', { desktopFlowId: flowId, connectionId, runMode: 'Unattended' }).then((r) => r.id);
-  const samplesOf = async (ids: string[]): Promise<Sample[]> => {
+  /** M runs through the API, 16 requests in flight. */
+  const queueMany = async (count: number) => {
+    const ids: string[] = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < count) {
+          next += 1;
+          ids.push(await queue());
+        }
+      }),
+    );
+    return ids;
+  };
+  const samplesOf = async (ids: string[]) => {
     const rows = await db.query<{ queued_at: Date; accepted_at: Date; finished_at: Date }>(
       `SELECT queued_at, accepted_at, finished_at FROM runs WHERE id = ANY ($1::uuid[]) AND status = 'Succeeded'`,
       [ids],
     );
-    return rows.map((r) => ({ accepted: r.accepted_at.getTime() - r.queued_at.getTime(), finished: r.finished_at.getTime() - r.queued_at.getTime() }));
+    return {
+      accepted: rows.map((r) => r.accepted_at.getTime() - r.queued_at.getTime()),
+      finished: rows.map((r) => r.finished_at.getTime() - r.queued_at.getTime()),
+      failed: ids.length - rows.length,
+    };
   };
   const waitFinished = async (ids: string[]) => {
     const until = Date.now() + 600_000;
@@ -180,11 +252,14 @@ async function bench(engine: 'pglite' | 'postgres', databaseUrl?: string): Promi
         [ids],
       );
       if (row!.n >= ids.length || Date.now() > until) return;
-      await new Promise((r) => setTimeout(r, ids.length > 1 ? 250 : 5));
+      await new Promise((r) => setTimeout(r, ids.length > 1 ? 50 : 2));
     }
   };
+  const notSucceeded = (failed: number) => (failed > 0 ? `(${failed} not succeeded)` : undefined);
+  const rows: Row[] = [];
 
-  // 1. Dispatch latency with free machines: one run at a time.
+  // 1 and 2: end to end, a real child process per run.
+  const real = await fleetOf('real');
   const latencyIds: string[] = [];
   for (let i = 0; i < LATENCY_SAMPLES; i++) {
     const id = await queue();
@@ -192,49 +267,144 @@ async function bench(engine: 'pglite' | 'postgres', databaseUrl?: string): Promi
     await waitFinished([id]);
   }
   const latency = await samplesOf(latencyIds);
+  rows.push({ engine, scenario: `one at a time, real agents (${LATENCY_SAMPLES})`, ...latency, note: notSucceeded(latency.failed) });
 
-  // 2. Throughput: M runs queued as fast as the API takes them (16 requests in flight).
-  const started = Date.now();
-  const ids: string[] = [];
+  let started = Date.now();
+  const burstIds = await queueMany(RUNS);
+  const queuedIn = (Date.now() - started) / 1000;
+  await waitFinished(burstIds);
+  let elapsed = (Date.now() - started) / 1000;
+  const burst = await samplesOf(burstIds);
+  rows.push({
+    engine,
+    scenario: `burst of ${RUNS}, real agents`,
+    ...burst,
+    perSecond: burst.accepted.length / elapsed,
+    note: notSucceeded(burst.failed) ?? `(API took them in ${queuedIn.toFixed(1)} s)`,
+  });
+  await stopFleet(real);
+
+  // 3. The cloud's own capacity: instant agents, no child process.
+  const instant = await fleetOf('instant');
+  started = Date.now();
+  const instantIds = await queueMany(RUNS);
+  const instantQueuedIn = (Date.now() - started) / 1000;
+  await waitFinished(instantIds);
+  elapsed = (Date.now() - started) / 1000;
+  const instantBurst = await samplesOf(instantIds);
+  rows.push({
+    engine,
+    scenario: `burst of ${RUNS}, instant agents*`,
+    ...instantBurst,
+    perSecond: instantBurst.accepted.length / elapsed,
+    note: notSucceeded(instantBurst.failed) ?? `(API took them in ${instantQueuedIn.toFixed(1)} s: ${(RUNS / instantQueuedIn).toFixed(0)}/s)`,
+  });
+
+  await db.query('UPDATE machine_groups SET maintenance = true WHERE id = $1', [group!.id]);
+  const backlogIds = await queueMany(RUNS);
+  await db.query('UPDATE machine_groups SET maintenance = false WHERE id = $1', [group!.id]);
+  started = Date.now();
+  await dispatcher.sweep(); // what ending maintenance does (the next sweep), without waiting for it
+  await waitFinished(backlogIds);
+  elapsed = (Date.now() - started) / 1000;
+  const backlog = await samplesOf(backlogIds);
+  rows.push({
+    engine,
+    scenario: `backlog of ${RUNS}, instant agents**`,
+    accepted: [],
+    finished: [],
+    perSecond: backlog.accepted.length / elapsed,
+    note: notSucceeded(backlog.failed) ?? `(drained in ${elapsed.toFixed(1)} s)`,
+  });
+  await stopFleet(instant);
+  await cloud.close();
+  return rows;
+}
+
+// ── graphile-worker, for comparison ──────────────────────────────────────────────────────
+
+async function benchGraphileWorker(connectionString: string): Promise<Row[]> {
+  const schema = 'graphile_worker_bench';
+  const silent = new Logger(() => () => undefined);
+  const startedAt = new Map<string, number>();
+  const waiters = new Map<string, () => void>();
+  // Our own pool, so that it is closed (and its errors handled) before the database is dropped.
+  const pool = new pg.Pool({ connectionString, max: MACHINES + 2 });
+  pool.on('error', () => undefined);
+  const runner = await runGraphileWorker({
+    pgPool: pool,
+    schema,
+    concurrency: MACHINES,
+    noHandleSignals: true,
+    pollInterval: 2000,
+    logger: silent,
+    taskList: {
+      noop: async (payload) => {
+        const id = (payload as { id: string }).id;
+        startedAt.set(id, performance.now());
+        waiters.get(id)?.();
+      },
+    },
+  });
+  const utils = await makeWorkerUtils({ pgPool: pool, schema, logger: silent });
+  const addedAt = new Map<string, number>();
+  const add = async (id: string) => {
+    addedAt.set(id, performance.now());
+    await utils.addJob('noop', { id });
+  };
+  const latencies = (ids: string[]) => ids.flatMap((id) => (startedAt.has(id) ? [startedAt.get(id)! - addedAt.get(id)!] : []));
+
+  // Warm up (prepared statements, pool), as our cloud is warm when measured.
+  for (let i = 0; i < 20; i++) {
+    const id = `warm-${i}`;
+    const started = new Promise<void>((resolve) => waiters.set(id, resolve));
+    await add(id);
+    await started;
+  }
+  const oneAtATime: string[] = [];
+  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    const id = `one-${i}`;
+    const started = new Promise<void>((resolve) => waiters.set(id, resolve));
+    oneAtATime.push(id);
+    await add(id);
+    await started;
+  }
+  const burst = Array.from({ length: RUNS }, (_, i) => `burst-${i}`);
+  const allStarted = Promise.all(burst.map((id) => new Promise<void>((resolve) => waiters.set(id, resolve))));
+  const t0 = performance.now();
   let next = 0;
   await Promise.all(
     Array.from({ length: 16 }, async () => {
-      while (next < RUNS) {
-        next += 1;
-        ids.push(await queue());
-      }
+      while (next < burst.length) await add(burst[next++]!);
     }),
   );
-  const queuedAll = Date.now();
-  await waitFinished(ids);
-  const elapsed = (Date.now() - started) / 1000;
-  const burst = await samplesOf(ids);
-  const failed = ids.length - burst.length;
-  fleetProcess.kill('SIGTERM');
-  await new Promise((resolve) => fleetProcess.once('exit', resolve));
-  await cloud.close();
+  await allStarted;
+  const seconds = (performance.now() - t0) / 1000;
+  await utils.release();
+  await runner.stop();
+  await pool.end();
   return [
-    `${engine}: ${MACHINES} machines`,
-    describe('one at a time (dispatch latency, machines free)', latency),
-    describe(`burst of ${RUNS} runs`, burst),
-    `    queued all in ${((queuedAll - started) / 1000).toFixed(1)} s; finished in ${elapsed.toFixed(1)} s → ${(burst.length / elapsed).toFixed(0)} runs/s` +
-      (failed > 0 ? `  (${failed} not succeeded)` : ''),
-  ].join('\n');
+    { engine: 'postgres', scenario: `graphile-worker, one at a time (${LATENCY_SAMPLES})`, accepted: latencies(oneAtATime), finished: [] },
+    { engine: 'postgres', scenario: `graphile-worker, burst of ${RUNS}`, accepted: latencies(burst), finished: [], perSecond: RUNS / seconds },
+  ];
 }
 
-interface FleetConfig {
-  serverUrl: string;
-  groupId: string;
-  groupKeys: ReturnType<typeof createGroupKeys>;
-  machines: { fingerprint: string; token: string }[];
+function ratios(ours: Row, theirs: Row): string {
+  return [50, 95, 99]
+    .map((p) => {
+      const ratio = percentile(theirs.accepted, p) / percentile(ours.accepted, p);
+      return `p${p} ×${Number.isFinite(ratio) ? ratio.toFixed(1) : '—'}`;
+    })
+    .join('  ');
 }
 
-/** `--fleet`: the N agents (AgentConnection + RunExecutor each), until SIGTERM. */
+// ── the agents ───────────────────────────────────────────────────────────────────────────
+
+/** `--fleet`: the N agents until SIGTERM — real (AgentConnection + RunExecutor) or instant. */
 async function runFleet(config: FleetConfig): Promise<void> {
-  const agents: { connection: AgentConnection; executor: RunExecutor }[] = [];
+  const stops: (() => Promise<void>)[] = [];
+  const connections: AgentConnection[] = [];
   for (const machine of config.machines) {
-    const secrets = new MemorySecretStore();
-    await secrets.set(groupKeySecret(config.groupId), serializeGroupKeys(config.groupKeys));
     const connection = new AgentConnection({
       serverUrl: config.serverUrl,
       fingerprint: machine.fingerprint,
@@ -242,20 +412,35 @@ async function runFleet(config: FleetConfig): Promise<void> {
       acceptsUnattended: true,
       getAccessToken: async () => machine.token,
     });
-    const executor = new RunExecutor({ link: connection, keys: secretStoreCredentialKeys(secrets), acceptsUnattended: true, logFlushMs: 50 });
-    connection.setRunningRunIds(() => executor.runningRunIds());
-    executor.start();
+    if (config.mode === 'real') {
+      const secrets = new MemorySecretStore();
+      await secrets.set(groupKeySecret(config.groupId), serializeGroupKeys(config.groupKeys));
+      const executor = new RunExecutor({ link: connection, keys: secretStoreCredentialKeys(secrets), acceptsUnattended: true, logFlushMs: 50 });
+      connection.setRunningRunIds(() => executor.runningRunIds());
+      executor.start();
+      stops.push(async () => {
+        await executor.stop();
+        await connection.stop();
+      });
+    } else {
+      // Not a flow runner: the socket protocol only, to measure what the cloud can dispatch.
+      connection.on('message', (message: CloudMessage) => {
+        if (message.type !== 'assign') return;
+        const ref = { runId: message.runId, attempt: message.attempt };
+        connection.send({ type: 'accepted', ...ref });
+        connection.send({ type: 'started', ...ref });
+        connection.send({ type: 'finished', ...ref, status: 'Succeeded', outputs: null, error: null });
+      });
+      stops.push(() => connection.stop());
+    }
     connection.start();
-    agents.push({ connection, executor });
+    connections.push(connection);
   }
   const deadline = Date.now() + 60_000;
-  while (agents.some((a) => a.connection.state.status !== 'online') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  while (connections.some((c) => c.state.status !== 'online') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   process.stdout.write('ready\n');
   process.once('SIGTERM', () => {
-    void Promise.all(agents.map(async (a) => {
-      await a.executor.stop();
-      await a.connection.stop();
-    })).then(() => process.exit(0));
+    void Promise.all(stops.map((stop) => stop())).then(() => process.exit(0));
   });
 }
 
@@ -264,20 +449,56 @@ if (process.argv.includes('--fleet')) {
   await new Promise(() => undefined);
 }
 
-const reports: string[] = [];
-console.log(`bench:dispatch — ${MACHINES} machines, ${RUNS} runs (+${LATENCY_SAMPLES} one at a time), node ${process.version}, ${os.cpus().length} CPUs`);
+// ── main ─────────────────────────────────────────────────────────────────────────────────
+
+const began = Date.now();
+console.log(
+  `bench:dispatch — ${MACHINES} machines, ${RUNS} runs per burst (+${LATENCY_SAMPLES} one at a time), node ${process.version}, ` +
+    `${os.cpus().length} CPUs, load average ${os.loadavg()[0]!.toFixed(1)} at start`,
+);
+const rows: Row[] = [];
+let comparison: string[] = [];
 if (ENGINE === 'both' || ENGINE === 'pglite') {
-  reports.push(await bench('pglite'));
-  console.log(reports.at(-1));
+  rows.push(...(await bench('pglite')));
+  console.error(`  pglite done (${((Date.now() - began) / 1000).toFixed(0)} s)`);
 }
 if (ENGINE === 'both' || ENGINE === 'postgres') {
   const cluster = process.env.DATABASE_URL ? null : startPostgresCluster();
   try {
-    reports.push(await withFreshDatabase(process.env.DATABASE_URL ?? cluster!.url, (url) => bench('postgres', url)));
-    console.log(reports.at(-1));
+    await withFreshDatabase(process.env.DATABASE_URL ?? cluster!.url, async (url) => {
+      const ours = await bench('postgres', url);
+      console.error(`  postgres done (${((Date.now() - began) / 1000).toFixed(0)} s)`);
+      const theirs = await benchGraphileWorker(url);
+      rows.push(...ours, ...theirs);
+      comparison = [
+        `graphile-worker add→start ÷ our queued→accepted on PostgreSQL (above 1: ours is faster):`,
+        `  one at a time:  ${ratios(ours[0]!, theirs[0]!)}`,
+        `  burst:          ${ratios(ours[1]!, theirs[1]!)}   (ours: real agents; throughput ${ours[1]!.perSecond!.toFixed(0)} vs ${theirs[1]!.perSecond!.toFixed(0)} jobs/s)`,
+      ];
+    });
   } finally {
     cluster?.stop();
   }
 }
-console.log('graphile-worker: not measured (not a dependency of this project).');
+console.log('');
+console.log(table(rows));
+console.log('');
+console.log(
+  [
+    'Times are from the cloud\'s clock (ms resolution): queued = POST /runs accepted it, accepted = the agent\'s "accepted" was',
+    'recorded, finished = its result was recorded. Real agents start a child process (/bin/sh -c true) per run.',
+    '*  instant agents: the real agent socket code (AgentConnection) answering accepted/started/finished at once, with no',
+    '   child process — NOT end to end: it shows what the cloud (API + dispatcher + database) can do, not what machines can.',
+    '** backlog: runs queued while the group was in maintenance, then released at once: the dispatcher alone (claim + assign',
+    '   + accept + start + finish per run), no API in the loop.',
+    `graphile-worker ${graphileVersion()}: add→start of a no-op task, in its own schema on the same PostgreSQL server,`,
+    `   concurrency ${MACHINES}, worker in this process; shown in the queued→accepted columns.`,
+    ...comparison,
+    `Took ${((Date.now() - began) / 1000).toFixed(0)} s.`,
+  ].join('\n'),
+);
 process.exit(0);
+
+function graphileVersion(): string {
+  return (createRequire(import.meta.url)('graphile-worker/package.json') as { version: string }).version;
+}
