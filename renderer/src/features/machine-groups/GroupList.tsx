@@ -153,6 +153,7 @@ export function GroupList({
   for (let index = first; index < last; index++) {
     const group = groups[index]!;
     const offers = groupOffers(group, state);
+    const notes = [offers.isCurrent && 'Current group', group.maintenance && 'In maintenance'].filter(Boolean).join(' · ');
     rows.push(
       <TableRow
         key={group.id}
@@ -162,7 +163,7 @@ export function GroupList({
         style={{ top: index * ROW_HEIGHT }}
       >
         <TableCell className={styles.name}>
-          <TableCellLayout truncate description={offers.isCurrent ? { children: 'Current group', className: styles.currentLabel } : undefined}>
+          <TableCellLayout truncate description={notes ? { children: notes, className: styles.currentLabel } : undefined}>
             <Button appearance="transparent" className={styles.nameButton} onClick={() => onCommand('details', group)}>
               <span className={styles.nameText}>{group.name}</span>
             </Button>

@@ -1,6 +1,7 @@
 /**
  * Machine settings: register this machine (name, description, environment) or, once registered,
- * its details, connection state and last heartbeat; re-register; the clone warning.
+ * its details, connection state and last heartbeat; re-register; the clone warning; its runs
+ * and maintenance mode (features/runs/MachineRuns.tsx).
  */
 import { useEffect, useState, type FormEvent } from 'react';
 import {
@@ -33,6 +34,7 @@ import { describeError } from '../../api/error-messages.ts';
 import { PageHeader, useLayoutStyles } from '../../app/layout.tsx';
 import { useAction } from '../../app/use-action.ts';
 import { useAppStore } from '../../stores/app-store.ts';
+import { MachineRuns } from '../runs/MachineRuns.tsx';
 
 const useStyles = makeStyles({
   facts: {
@@ -301,6 +303,7 @@ function RegisteredDetails({ state }: { state: DesktopState }) {
           </Button>
         </div>
       </form>
+      {state.user && <MachineRuns machineName={machine.name} />}
       <ReRegisterDialog state={state} open={reRegisterOpen} onOpenChange={setReRegisterOpen} />
     </>
   );
