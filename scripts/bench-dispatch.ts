@@ -22,7 +22,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -57,6 +57,8 @@ interface Row {
   finished: number[];
   perSecond?: number;
   note?: string;
+  /** CPU ms per run of the cloud and its database (the backlog scenario). */
+  cpuPerRun?: number;
 }
 
 function percentile(values: number[], p: number): number {
@@ -78,6 +80,31 @@ function table(rows: Row[]): string {
   });
   const rule = '─'.repeat(Math.max(...[header, ...lines].flatMap((l) => l.split('\n')).map((l) => l.length)));
   return [header, rule, ...lines].join('\n');
+}
+
+// ── CPU accounting (Linux /proc): where the time of a run goes, whatever else the host runs ──
+
+const TICK_MS = 1000 / 100; // USER_HZ
+
+/** CPU ms (user + system) used so far by these processes; 0 for those gone or unreadable. */
+function cpuMsOf(pids: number[]): number {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime, stime
+    } catch {
+      /* gone */
+    }
+  }
+  return total;
+}
+
+/** The server processes serving this database now (same host): our pool's backends. */
+async function backendPids(db: RunningCloud['db']): Promise<number[]> {
+  const rows = await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+  return rows.map((r) => r.pid);
 }
 
 // ── PostgreSQL ───────────────────────────────────────────────────────────────────────────
@@ -303,18 +330,33 @@ async function bench(engine: 'pglite' | 'postgres', databaseUrl?: string): Promi
   await db.query('UPDATE machine_groups SET maintenance = true WHERE id = $1', [group!.id]);
   const backlogIds = await queueMany(RUNS);
   await db.query('UPDATE machine_groups SET maintenance = false WHERE id = $1', [group!.id]);
+  // CPU of each part while the backlog drains (PGlite runs inside the cloud process).
+  const servers = engine === 'postgres' ? await backendPids(db) : [];
+  const cpuBefore = { cloud: process.cpuUsage(), agents: cpuMsOf([instant.pid!]), database: cpuMsOf(servers) };
   started = Date.now();
   await dispatcher.sweep(); // what ending maintenance does (the next sweep), without waiting for it
   await waitFinished(backlogIds);
   elapsed = (Date.now() - started) / 1000;
+  const cloudCpu = process.cpuUsage(cpuBefore.cloud);
   const backlog = await samplesOf(backlogIds);
+  const perRun = (ms: number) => (ms / Math.max(1, backlog.accepted.length)).toFixed(2);
+  const cpu = {
+    cloud: (cloudCpu.user + cloudCpu.system) / 1000,
+    agents: cpuMsOf([instant.pid!]) - cpuBefore.agents,
+    database: cpuMsOf(servers) - cpuBefore.database,
+  };
   rows.push({
     engine,
     scenario: `backlog of ${RUNS}, instant agents**`,
     accepted: [],
     finished: [],
     perSecond: backlog.accepted.length / elapsed,
-    note: notSucceeded(backlog.failed) ?? `(drained in ${elapsed.toFixed(1)} s)`,
+    note:
+      notSucceeded(backlog.failed) ??
+      `(drained in ${elapsed.toFixed(1)} s; CPU per run: cloud ${perRun(cpu.cloud)} ms` +
+        (engine === 'postgres' ? `, PostgreSQL ${perRun(cpu.database)} ms` : ' (PGlite included)') +
+        `, agents ${perRun(cpu.agents)} ms)`,
+    cpuPerRun: (cpu.cloud + cpu.database) / Math.max(1, backlog.accepted.length),
   });
   await stopFleet(instant);
   await cloud.close();
@@ -331,6 +373,7 @@ async function benchGraphileWorker(connectionString: string): Promise<Row[]> {
   // Our own pool, so that it is closed (and its errors handled) before the database is dropped.
   const pool = new pg.Pool({ connectionString, max: MACHINES + 2 });
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const runner = await runGraphileWorker({
     pgPool: pool,
     schema,

@@ -344,7 +344,9 @@ export class RunDispatcher implements AgentHubListener {
         // Stale or not, the agent may forget this report: a stale one was refused for good.
         this.send(machineId, { type: 'ack', runId, attempt, of: 'finished' });
         if (outcome === 'stale') return;
-        await this.resyncBusy(machineId);
+        // It ended its run, and a machine holds one run at most: it is free, no need to ask.
+        if (outcome === 'ok') this.machineFree(machineId);
+        else await this.resyncBusy(machineId);
         return;
       }
     }
