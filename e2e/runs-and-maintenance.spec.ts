@@ -12,7 +12,7 @@ import { test, expect, startWorld, type Machine, type World } from './fixtures/r
 import { checkScreen } from './pages/checks.ts';
 import { MachineGroupsPage } from './pages/machine-groups-page.ts';
 import { MachineSettingsPage } from './pages/machine-settings-page.ts';
-import { MaintenanceSwitch, RunsView } from './pages/runs-page.ts';
+import { MaintenanceSwitch, RunsView, toastsGone } from './pages/runs-page.ts';
 import { AppShell } from './pages/shell.ts';
 import { SignInPage, type Account } from './pages/sign-in-page.ts';
 
@@ -86,6 +86,7 @@ test('a co-owner puts the group in maintenance, confirmed with Activate: the gro
   const maintenance = new MaintenanceSwitch(pc.page, details);
   const prompt = await maintenance.openActivation();
   await expect(prompt).toContainText(`No new runs start on the machines of ${GROUP}; running runs finish.`);
+  await toastsGone(pc.page);
   await checkScreen(pc.page, 'runs-01-activate-group-maintenance');
   await prompt.getByRole('button', { name: 'Activate' }).click();
   await expect(prompt).toBeHidden();
@@ -110,6 +111,7 @@ test('queued runs wait for the maintenance, in the order they will start; a co-o
   await expect(queued.rows.nth(1)).toContainText('Normal');
   await expect(queued.rows.nth(0)).toContainText('The target is in maintenance');
   await expect(runs.scope.getByText('No run is running on this group.')).toBeVisible();
+  await toastsGone(pc.page);
   await checkScreen(pc.page, 'runs-02-run-queue');
 
   await queued.row('Normal').getByRole('button', { name: `Cancel the run of ${FLOW}` }).click();
@@ -134,6 +136,7 @@ test('maintenance ends: the run starts on this machine, shows Running with its l
   const log = await runs.openLog(running, FLOW);
   await expect(log.lines).toContainText('opening the ledger');
   await expect(log.root).toContainText('Following the log while the run is active');
+  await toastsGone(pc.page);
   await checkScreen(pc.page, 'runs-03-run-log-live');
   writeFileSync(gate('high'), '');
   await expect(log.lines).toContainText('ledger closed');
@@ -149,6 +152,7 @@ test("this machine's recent runs, with their logs, on Machine settings", async (
   await new AppShell(pc.page).goTo('Machine settings');
   const runs = await RunsView.machineRuns(pc.page);
   await expect(runs.scope.getByText('Nothing is running on this machine.')).toBeVisible();
+  await toastsGone(pc.page);
   const recent = runs.table('Recent runs on this machine');
   // The cancelled run never reached a machine: only the one that ran here is listed.
   await expect(recent.rows).toHaveCount(1);
@@ -166,6 +170,7 @@ test("the machine's owner puts it in maintenance: a run waits, the group's detai
   const maintenance = new MaintenanceSwitch(pc.page, runs.scope);
   const prompt = await maintenance.openActivation();
   await expect(prompt).toContainText(`No new runs start on ${MACHINE}; a running run finishes.`);
+  await toastsGone(pc.page);
   await checkScreen(pc.page, 'runs-06-activate-machine-maintenance');
   await prompt.getByRole('button', { name: 'Activate' }).click();
   await expect(prompt).toBeHidden();

@@ -4,6 +4,14 @@
  */
 import { expect, type Locator, type Page } from '@playwright/test';
 
+/**
+ * Waits until no toast is on screen: a toast fading out mid-scan reads as low contrast to axe,
+ * so screens are scanned once the toasts of earlier steps are gone (they last 4 s).
+ */
+export async function toastsGone(page: Page): Promise<void> {
+  await expect(page.locator('[id^="toast-title"]')).toHaveCount(0, { timeout: 10_000 });
+}
+
 /** The maintenance switch of a group (in its details) or of this machine (Machine settings). */
 export class MaintenanceSwitch {
   constructor(

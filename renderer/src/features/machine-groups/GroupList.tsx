@@ -22,6 +22,7 @@ import {
   makeStyles,
   mergeClasses,
   tokens,
+  useRestoreFocusTarget,
 } from '@fluentui/react-components';
 import {
   DeleteRegular,
@@ -90,10 +91,12 @@ function useWindow(count: number) {
 
 function GroupMenu({ group, state, onCommand }: { group: DesktopGroup; state: DesktopState; onCommand: (c: GroupCommand, g: DesktopGroup) => void }) {
   const offers = groupOffers(group, state);
+  // The dialogs a menu item opens give the focus back to this button when they close.
+  const restoreFocusTarget = useRestoreFocusTarget();
   return (
     <Menu positioning="below-end">
       <MenuTrigger disableButtonEnhancement>
-        <Button appearance="subtle" icon={<MoreHorizontalRegular />} aria-label={`More actions for ${group.name}`} />
+        <Button appearance="subtle" icon={<MoreHorizontalRegular />} aria-label={`More actions for ${group.name}`} {...restoreFocusTarget} />
       </MenuTrigger>
       <MenuPopover>
         <MenuList>
@@ -149,6 +152,8 @@ export function GroupList({
 }) {
   const styles = useStyles();
   const { bodyRef, first, last, onScroll } = useWindow(groups.length);
+  // A dialog opened from a row gives the focus back to the button that opened it.
+  const restoreFocusTarget = useRestoreFocusTarget();
   const rows = [];
   for (let index = first; index < last; index++) {
     const group = groups[index]!;
@@ -164,7 +169,7 @@ export function GroupList({
       >
         <TableCell className={styles.name}>
           <TableCellLayout truncate description={notes ? { children: notes, className: styles.currentLabel } : undefined}>
-            <Button appearance="transparent" className={styles.nameButton} onClick={() => onCommand('details', group)}>
+            <Button appearance="transparent" className={styles.nameButton} onClick={() => onCommand('details', group)} {...restoreFocusTarget}>
               <span className={styles.nameText}>{group.name}</span>
             </Button>
           </TableCellLayout>
@@ -183,13 +188,13 @@ export function GroupList({
         </TableCell>
         <TableCell className={styles.actions}>
           {offers.leave && (
-            <Button size="small" onClick={() => onCommand('leave', group)}>
+            <Button size="small" onClick={() => onCommand('leave', group)} {...restoreFocusTarget}>
               Leave group
             </Button>
           )}
           {offers.join && (
             <Tooltip content={state.group ? `Move this machine from ${state.group.name} to ${group.name}` : `Add this machine to ${group.name}`} relationship="description">
-              <Button size="small" appearance="primary" onClick={() => onCommand('join', group)} aria-label={`Join ${group.name}`}>
+              <Button size="small" appearance="primary" onClick={() => onCommand('join', group)} aria-label={`Join ${group.name}`} {...restoreFocusTarget}>
                 Join
               </Button>
             </Tooltip>

@@ -14,6 +14,7 @@ import {
   Text,
   makeStyles,
   tokens,
+  useRestoreFocusTarget,
 } from '@fluentui/react-components';
 import { AddRegular, ArrowClockwiseRegular } from '@fluentui/react-icons';
 import type { DesktopGroup, DesktopState } from '../../../../protocol/desktop-api.ts';
@@ -48,6 +49,7 @@ export function MachineGroupsScreen({ state }: { state: DesktopState }) {
   const shown = useMemo(() => filterGroups(groups, deferredQuery), [groups, deferredQuery]);
   const [creating, setCreating] = useState(false);
   const [dialog, setDialog] = useState<{ command: GroupCommand; group: DesktopGroup } | null>(null);
+  const restoreFocusTarget = useRestoreFocusTarget();
 
   useEffect(() => {
     void load();
@@ -80,7 +82,7 @@ export function MachineGroupsScreen({ state }: { state: DesktopState }) {
       )}
       <div className={styles.toolbar}>
         {state.user?.mayCreateGroup && (
-          <Button appearance="primary" icon={<AddRegular />} onClick={() => setCreating(true)}>
+          <Button appearance="primary" icon={<AddRegular />} onClick={() => setCreating(true)} {...restoreFocusTarget}>
             Create a new group
           </Button>
         )}

@@ -27,6 +27,7 @@ import {
   Textarea,
   makeStyles,
   tokens,
+  useRestoreFocusTarget,
 } from '@fluentui/react-components';
 import type { ConnectionState, DesktopEnvironment, DesktopState } from '../../../../protocol/desktop-api.ts';
 import { getRuntime } from '../../api/runtime.ts';
@@ -225,6 +226,7 @@ function RegisteredDetails({ state }: { state: DesktopState }) {
   const [description, setDescription] = useState(machine.description);
   const [reRegisterOpen, setReRegisterOpen] = useState(false);
   const action = useAction();
+  const restoreFocusTarget = useRestoreFocusTarget();
   const nameError = validateName(name);
   const changed = name.trim() !== machine.name || description.trim() !== machine.description;
   const connection = CONNECTION_LABEL[state.connection];
@@ -257,7 +259,9 @@ function RegisteredDetails({ state }: { state: DesktopState }) {
             {state.cloneWarning.message} A copied virtual machine must be registered as a new machine.
           </MessageBarBody>
           <MessageBarActions>
-            <Button onClick={() => setReRegisterOpen(true)}>Register as a new machine</Button>
+            <Button onClick={() => setReRegisterOpen(true)} {...restoreFocusTarget}>
+              Register as a new machine
+            </Button>
           </MessageBarActions>
         </MessageBar>
       )}
@@ -298,7 +302,7 @@ function RegisteredDetails({ state }: { state: DesktopState }) {
             Save
           </Button>
           {action.busy && <Spinner size="tiny" label="Saving…" />}
-          <Button type="button" onClick={() => setReRegisterOpen(true)}>
+          <Button type="button" onClick={() => setReRegisterOpen(true)} {...restoreFocusTarget}>
             Re-register
           </Button>
         </div>

@@ -19,6 +19,7 @@ import {
   Switch,
   makeStyles,
   tokens,
+  useRestoreFocusTarget,
 } from '@fluentui/react-components';
 import type { ActionFailure } from '../../app/use-action.ts';
 
@@ -48,6 +49,7 @@ export function MaintenanceSwitch({
   const styles = useStyles();
   const hintId = useId();
   const [confirming, setConfirming] = useState(false);
+  const restoreFocusTarget = useRestoreFocusTarget();
   const effect =
     subject === 'group'
       ? `No new runs start on the machines of ${name}; running runs finish. Queued runs wait until maintenance ends.`
@@ -66,6 +68,7 @@ export function MaintenanceSwitch({
           label="Maintenance mode"
           checked={maintenance}
           aria-describedby={hintId}
+          {...restoreFocusTarget}
           onChange={(_e, data) => {
             if (busy) return;
             if (data.checked) setConfirming(true);

@@ -12,6 +12,7 @@ import {
   TableRow,
   makeStyles,
   tokens,
+  useRestoreFocusTarget,
 } from '@fluentui/react-components';
 import type { DesktopRun } from '../../../../protocol/desktop-api.ts';
 import { RUN_STATUS_LABEL, formatDuration, formatRunTime, isRunFinished, runWhereabouts } from './run-labels.ts';
@@ -105,6 +106,7 @@ export function RunTable({
   onViewLog?: (run: DesktopRun) => void;
 }) {
   const styles = useStyles();
+  const restoreFocusTarget = useRestoreFocusTarget();
   if (runs.length === 0) return <Body1 className={styles.empty}>{emptyMessage}</Body1>;
   return (
     <Table aria-label={label} size="small">
@@ -136,7 +138,7 @@ export function RunTable({
             <TableCell>
               <div className={styles.actions}>
                 {onViewLog && run.machine !== null && (
-                  <Button size="small" appearance="subtle" onClick={() => onViewLog(run)} aria-label={`View the log of ${run.flow.name}`}>
+                  <Button size="small" appearance="subtle" onClick={() => onViewLog(run)} aria-label={`View the log of ${run.flow.name}`} {...restoreFocusTarget}>
                     View log
                   </Button>
                 )}
