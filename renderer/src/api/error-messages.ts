@@ -29,6 +29,7 @@ const MESSAGES: Partial<Record<DesktopErrorCode, string | ((e: DesktopErrorEnvel
   HostUnavailable: 'Lost the connection to Machine Runtime. It reconnects by itself; try again in a moment.',
   ValidationFailed: (e) => `Some values are not valid. ${e.message}`,
   QueueFull: 'The queue of this group is full.',
+  RunFinished: 'The run has already ended.',
   UntrustedSender: 'This window is not allowed to talk to Machine Runtime.',
   InternalError: 'Something went wrong. Try again; if it keeps failing, export the logs from Troubleshoot.',
 };
