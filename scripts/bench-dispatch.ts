@@ -52,7 +52,8 @@ const ENGINE = option('engine', 'both');
 interface Row {
   engine: string;
   scenario: string;
-  /** ms from queued (added) to accepted (started), and to finished; empty when not meaningful. */
+  /** ms from queued (added) to assigned (claimed), accepted (started) and finished; empty when not meaningful. */
+  assigned: number[];
   accepted: number[];
   finished: number[];
   perSecond?: number;
@@ -70,16 +71,22 @@ const cell = (value: number, width: number) => (Number.isFinite(value) ? value.t
 
 function table(rows: Row[]): string {
   const scenarioWidth = Math.max(8, ...rows.map((r) => r.scenario.length));
+  const group = (title: string, n: number) => title.padStart(n === 2 ? 17 : 26);
   const header =
-    `${'engine'.padEnd(9)}${'scenario'.padEnd(scenarioWidth)}  ${'queued→accepted ms'.padStart(26)}  ${'queued→finished ms'.padStart(26)}  ${'runs/s'.padStart(7)}\n` +
-    `${''.padEnd(9)}${''.padEnd(scenarioWidth)}  ${'p50'.padStart(8)}${'p95'.padStart(9)}${'p99'.padStart(9)}  ${'p50'.padStart(8)}${'p95'.padStart(9)}${'p99'.padStart(9)}`;
+    `${'engine'.padEnd(9)}${'scenario'.padEnd(scenarioWidth)}  ${group('→assigned', 2)}  ${group('queued→accepted ms', 3)}  ${group('queued→finished ms', 3)}  ${'runs/s'.padStart(7)}  note\n` +
+    `${''.padEnd(9)}${''.padEnd(scenarioWidth)}  ${'p50'.padStart(8)}${'p99'.padStart(9)}  ${'p50'.padStart(8)}${'p95'.padStart(9)}${'p99'.padStart(9)}  ${'p50'.padStart(8)}${'p95'.padStart(9)}${'p99'.padStart(9)}`;
+  const p = (values: number[], qs: number[]) => qs.map((q, i) => cell(percentile(values, q), i === 0 ? 8 : 9)).join('');
+  const noted = rows.filter((r) => r.note);
   const lines = rows.map((r) => {
-    const p = (values: number[]) => [50, 95, 99].map((q, i) => cell(percentile(values, q), i === 0 ? 8 : 9)).join('');
     const rate = r.perSecond === undefined ? '—' : r.perSecond.toFixed(0);
-    return `${r.engine.padEnd(9)}${r.scenario.padEnd(scenarioWidth)}  ${p(r.accepted)}  ${p(r.finished)}  ${rate.padStart(7)}${r.note ? `  ${r.note}` : ''}`;
+    return (
+      `${r.engine.padEnd(9)}${r.scenario.padEnd(scenarioWidth)}  ${p(r.assigned, [50, 99])}  ${p(r.accepted, [50, 95, 99])}  ` +
+      `${p(r.finished, [50, 95, 99])}  ${rate.padStart(7)}  ${r.note ? `(${noted.indexOf(r) + 1})` : ''}`.trimEnd()
+    );
   });
   const rule = '─'.repeat(Math.max(...[header, ...lines].flatMap((l) => l.split('\n')).map((l) => l.length)));
-  return [header, rule, ...lines].join('\n');
+  const notes = noted.map((r, i) => `(${i + 1}) ${r.engine} ${r.scenario}: ${r.note}`);
+  return [header, rule, ...lines, rule, ...notes].join('\n');
 }
 
 // ── CPU accounting (Linux /proc): where the time of a run goes, whatever else the host runs ──
@@ -99,6 +106,26 @@ function cpuMsOf(pids: number[]): number {
     }
   }
   return total;
+}
+
+/** CPU ms used by the cloud (this process), the agents and the database's backends from `start()` to `stop()`. */
+function cpuMeter(agentPid: number, servers: number[]) {
+  const cloud = process.cpuUsage();
+  const agents = cpuMsOf([agentPid]);
+  const database = cpuMsOf(servers);
+  return () => {
+    const used = process.cpuUsage(cloud);
+    return { cloud: (used.user + used.system) / 1000, agents: cpuMsOf([agentPid]) - agents, database: cpuMsOf(servers) - database };
+  };
+}
+
+function cpuNote(engine: string, cpu: { cloud: number; agents: number; database: number }, runs: number): string {
+  const perRun = (ms: number) => (ms / Math.max(1, runs)).toFixed(2);
+  return (
+    `CPU per run: cloud ${perRun(cpu.cloud)} ms` +
+    (engine === 'postgres' ? `, PostgreSQL ${perRun(cpu.database)} ms` : ' (PGlite included)') +
+    `, agents ${perRun(cpu.agents)} ms`
+  );
 }
 
 /** The server processes serving this database now (same host): our pool's backends. */
@@ -261,11 +288,12 @@ async function bench(engine: 'pglite' | 'postgres', databaseUrl?: string): Promi
     return ids;
   };
   const samplesOf = async (ids: string[]) => {
-    const rows = await db.query<{ queued_at: Date; accepted_at: Date; finished_at: Date }>(
-      `SELECT queued_at, accepted_at, finished_at FROM runs WHERE id = ANY ($1::uuid[]) AND status = 'Succeeded'`,
+    const rows = await db.query<{ queued_at: Date; assigned_at: Date; accepted_at: Date; finished_at: Date }>(
+      `SELECT queued_at, assigned_at, accepted_at, finished_at FROM runs WHERE id = ANY ($1::uuid[]) AND status = 'Succeeded'`,
       [ids],
     );
     return {
+      assigned: rows.map((r) => r.assigned_at.getTime() - r.queued_at.getTime()),
       accepted: rows.map((r) => r.accepted_at.getTime() - r.queued_at.getTime()),
       finished: rows.map((r) => r.finished_at.getTime() - r.queued_at.getTime()),
       failed: ids.length - rows.length,
@@ -282,7 +310,7 @@ async function bench(engine: 'pglite' | 'postgres', databaseUrl?: string): Promi
       await new Promise((r) => setTimeout(r, ids.length > 1 ? 50 : 2));
     }
   };
-  const notSucceeded = (failed: number) => (failed > 0 ? `(${failed} not succeeded)` : undefined);
+  const notSucceeded = (failed: number) => (failed > 0 ? `${failed} runs did not succeed` : undefined);
   const rows: Row[] = [];
 
   // 1 and 2: end to end, a real child process per run.
@@ -307,55 +335,50 @@ async function bench(engine: 'pglite' | 'postgres', databaseUrl?: string): Promi
     scenario: `burst of ${RUNS}, real agents`,
     ...burst,
     perSecond: burst.accepted.length / elapsed,
-    note: notSucceeded(burst.failed) ?? `(API took them in ${queuedIn.toFixed(1)} s)`,
+    note: notSucceeded(burst.failed) ?? `API took them in ${queuedIn.toFixed(1)} s (${(RUNS / queuedIn).toFixed(0)}/s)`,
   });
   await stopFleet(real);
 
   // 3. The cloud's own capacity: instant agents, no child process.
   const instant = await fleetOf('instant');
+  const servers = engine === 'postgres' ? await backendPids(db) : [];
+  let meter = cpuMeter(instant.pid!, servers);
   started = Date.now();
   const instantIds = await queueMany(RUNS);
   const instantQueuedIn = (Date.now() - started) / 1000;
   await waitFinished(instantIds);
   elapsed = (Date.now() - started) / 1000;
+  const instantCpu = meter();
   const instantBurst = await samplesOf(instantIds);
   rows.push({
     engine,
     scenario: `burst of ${RUNS}, instant agents*`,
     ...instantBurst,
     perSecond: instantBurst.accepted.length / elapsed,
-    note: notSucceeded(instantBurst.failed) ?? `(API took them in ${instantQueuedIn.toFixed(1)} s: ${(RUNS / instantQueuedIn).toFixed(0)}/s)`,
+    note:
+      notSucceeded(instantBurst.failed) ??
+      `API took them in ${instantQueuedIn.toFixed(1)} s (${(RUNS / instantQueuedIn).toFixed(0)}/s); ${cpuNote(engine, instantCpu, instantBurst.accepted.length)}`,
   });
 
   await db.query('UPDATE machine_groups SET maintenance = true WHERE id = $1', [group!.id]);
   const backlogIds = await queueMany(RUNS);
   await db.query('UPDATE machine_groups SET maintenance = false WHERE id = $1', [group!.id]);
   // CPU of each part while the backlog drains (PGlite runs inside the cloud process).
-  const servers = engine === 'postgres' ? await backendPids(db) : [];
-  const cpuBefore = { cloud: process.cpuUsage(), agents: cpuMsOf([instant.pid!]), database: cpuMsOf(servers) };
+  meter = cpuMeter(instant.pid!, engine === 'postgres' ? await backendPids(db) : []);
   started = Date.now();
   await dispatcher.sweep(); // what ending maintenance does (the next sweep), without waiting for it
   await waitFinished(backlogIds);
   elapsed = (Date.now() - started) / 1000;
-  const cloudCpu = process.cpuUsage(cpuBefore.cloud);
+  const cpu = meter();
   const backlog = await samplesOf(backlogIds);
-  const perRun = (ms: number) => (ms / Math.max(1, backlog.accepted.length)).toFixed(2);
-  const cpu = {
-    cloud: (cloudCpu.user + cloudCpu.system) / 1000,
-    agents: cpuMsOf([instant.pid!]) - cpuBefore.agents,
-    database: cpuMsOf(servers) - cpuBefore.database,
-  };
   rows.push({
     engine,
     scenario: `backlog of ${RUNS}, instant agents**`,
+    assigned: [],
     accepted: [],
     finished: [],
     perSecond: backlog.accepted.length / elapsed,
-    note:
-      notSucceeded(backlog.failed) ??
-      `(drained in ${elapsed.toFixed(1)} s; CPU per run: cloud ${perRun(cpu.cloud)} ms` +
-        (engine === 'postgres' ? `, PostgreSQL ${perRun(cpu.database)} ms` : ' (PGlite included)') +
-        `, agents ${perRun(cpu.agents)} ms)`,
+    note: notSucceeded(backlog.failed) ?? `drained in ${elapsed.toFixed(1)} s; ${cpuNote(engine, cpu, backlog.accepted.length)}`,
     cpuPerRun: (cpu.cloud + cpu.database) / Math.max(1, backlog.accepted.length),
   });
   await stopFleet(instant);
@@ -427,18 +450,18 @@ async function benchGraphileWorker(connectionString: string): Promise<Row[]> {
   await runner.stop();
   await pool.end();
   return [
-    { engine: 'postgres', scenario: `graphile-worker, one at a time (${LATENCY_SAMPLES})`, accepted: latencies(oneAtATime), finished: [] },
-    { engine: 'postgres', scenario: `graphile-worker, burst of ${RUNS}`, accepted: latencies(burst), finished: [], perSecond: RUNS / seconds },
+    { engine: 'postgres', scenario: `graphile-worker, one at a time (${LATENCY_SAMPLES})`, assigned: [], accepted: latencies(oneAtATime), finished: [] },
+    { engine: 'postgres', scenario: `graphile-worker, burst of ${RUNS}`, assigned: [], accepted: latencies(burst), finished: [], perSecond: RUNS / seconds },
   ];
 }
 
-function ratios(ours: Row, theirs: Row): string {
-  return [50, 95, 99]
+function ratios(ours: number[], theirs: number[], ps: number[]): string {
+  return ps
     .map((p) => {
-      const ratio = percentile(theirs.accepted, p) / percentile(ours.accepted, p);
+      const ratio = percentile(theirs, p) / percentile(ours, p);
       return `p${p} ×${Number.isFinite(ratio) ? ratio.toFixed(1) : '—'}`;
     })
-    .join('  ');
+    .join(' ');
 }
 
 // ── the agents ───────────────────────────────────────────────────────────────────────────
@@ -513,11 +536,21 @@ if (ENGINE === 'both' || ENGINE === 'postgres') {
       console.error(`  postgres done (${((Date.now() - began) / 1000).toFixed(0)} s)`);
       const theirs = await benchGraphileWorker(url);
       rows.push(...ours, ...theirs);
+      const [one, burst, instantBurst, backlog] = ours as [Row, Row, Row, Row];
+      const [gOne, gBurst] = theirs as [Row, Row];
       comparison = [
-        `graphile-worker add→start ÷ our queued→accepted on PostgreSQL (above 1: ours is faster):`,
-        `  one at a time:  ${ratios(ours[0]!, theirs[0]!)}`,
-        `  burst:          ${ratios(ours[1]!, theirs[1]!)}   (ours: real agents; throughput ${ours[1]!.perSecond!.toFixed(0)} vs ${theirs[1]!.perSecond!.toFixed(0)} jobs/s)`,
+        'graphile-worker add→start ÷ ours on PostgreSQL (above 1: ours is faster; below 1: graphile-worker is):',
+        `  one at a time  vs our queued→accepted ${ratios(one.accepted, gOne.accepted, [50, 95, 99])}   vs our →assigned ${ratios(one.assigned, gOne.accepted, [50, 99])}`,
+        `  burst          vs our queued→accepted ${ratios(burst.accepted, gBurst.accepted, [50, 95, 99])}   (real agents)`,
+        `  throughput     graphile-worker ${gBurst.perSecond!.toFixed(0)} jobs/s (no-op, in process); ours ${burst.perSecond!.toFixed(0)} runs/s end to end, ` +
+          `${instantBurst.perSecond!.toFixed(0)} with instant agents through the API, ${backlog.perSecond!.toFixed(0)} for the dispatcher alone`,
       ];
+      if (backlog.cpuPerRun !== undefined) {
+        comparison.push(
+          `Where the limit is: the dispatcher costs ${backlog.cpuPerRun.toFixed(2)} ms of CPU per run (cloud + PostgreSQL, while the backlog drains), ` +
+            `i.e. at most ~${(1000 / backlog.cpuPerRun).toFixed(0)} runs/s per core given to them; end to end, each run also forks a process on its machine.`,
+        );
+      }
     });
   } finally {
     cluster?.stop();
@@ -528,14 +561,16 @@ console.log(table(rows));
 console.log('');
 console.log(
   [
-    'Times are from the cloud\'s clock (ms resolution): queued = POST /runs accepted it, accepted = the agent\'s "accepted" was',
-    'recorded, finished = its result was recorded. Real agents start a child process (/bin/sh -c true) per run.',
+    'Times are from the cloud\'s clock (ms resolution): queued = POST /runs wrote it (its transaction then commits),',
+    '→assigned = the dispatcher began the claim that assigned it (the cloud\'s part), accepted = the agent\'s "accepted" was',
+    'recorded (adds the WebSocket round trip to the agent process, which first opens the sealed credentials), finished = its',
+    'result was recorded. Real agents start a child process (/bin/sh -c true) per run.',
     '*  instant agents: the real agent socket code (AgentConnection) answering accepted/started/finished at once, with no',
     '   child process — NOT end to end: it shows what the cloud (API + dispatcher + database) can do, not what machines can.',
     '** backlog: runs queued while the group was in maintenance, then released at once: the dispatcher alone (claim + assign',
     '   + accept + start + finish per run), no API in the loop.',
     `graphile-worker ${graphileVersion()}: add→start of a no-op task, in its own schema on the same PostgreSQL server,`,
-    `   concurrency ${MACHINES}, worker in this process; shown in the queued→accepted columns.`,
+    `   concurrency ${MACHINES}, worker in the same process as the adder (no network hop to a machine); shown in the queued→accepted columns.`,
     ...comparison,
     `Took ${((Date.now() - began) / 1000).toFixed(0)} s.`,
   ].join('\n'),

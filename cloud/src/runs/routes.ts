@@ -24,6 +24,9 @@ import { decideRunOnTarget, decideRunVisibility, groupAccessOf, loadTarget } fro
 import { waitingReason } from './waiting.ts';
 import { dispatcherOf } from './dispatcher.ts';
 
+/** Statements run for every queued run: prepared once per connection (database.ts). */
+const PREPARED = { prepare: true } as const;
+
 const problem = { $ref: 'Problem#' };
 /** Inputs travel on the agent socket: keep them small. */
 const MAX_INPUTS_BYTES = 64 * 1024;
@@ -125,15 +128,17 @@ export const runRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (a
         target_id: string;
         status: string;
         broken_reason: string | null;
-      }>('SELECT id, environment_id, target_type, target_id, status, broken_reason FROM connections WHERE id = $1 AND owner_id = $2', [
-        body.connectionId,
-        caller.userId,
-      ]);
+      }>(
+        'SELECT id, environment_id, target_type, target_id, status, broken_reason FROM connections WHERE id = $1 AND owner_id = $2',
+        [body.connectionId, caller.userId],
+        PREPARED,
+      );
       if (!connection) throw new ApiError('NotFound', 'The connection was not found (connections are personal: use one of yours).');
-      const [flow] = await db.query<{ id: string; name: string }>('SELECT id, name FROM desktop_flows WHERE id = $1 AND environment_id = $2', [
-        body.desktopFlowId,
-        connection.environment_id,
-      ]);
+      const [flow] = await db.query<{ id: string; name: string }>(
+        'SELECT id, name FROM desktop_flows WHERE id = $1 AND environment_id = $2',
+        [body.desktopFlowId, connection.environment_id],
+        PREPARED,
+      );
       if (!flow) throw new ApiError('NotFound', "The desktop flow was not found in the connection's environment.");
       if (connection.status === 'Broken') {
         throw new ApiError('ConnectionBroken', `The connection is broken: ${connection.broken_reason ?? 'create it again.'}`);
@@ -150,11 +155,12 @@ export const runRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (a
       const id = await db.transaction(async (tx) => {
         // The row lock on the target orders concurrent submissions, so the limit holds under load.
         const lockSql = groupId ? 'SELECT id FROM machine_groups WHERE id = $1 FOR UPDATE' : 'SELECT id FROM machines WHERE id = $1 FOR UPDATE';
-        const [locked] = await tx.query(lockSql, [target.id]);
+        const [locked] = await tx.query(lockSql, [target.id], PREPARED);
         if (!locked) throw new ApiError('ConnectionBroken', 'The connection is broken: its target was deleted.');
         const [count] = await tx.query<{ n: number }>(
           `SELECT count(*)::int AS n FROM runs WHERE status = 'Queued' AND ${groupId ? 'group_id' : 'target_machine_id'} = $1`,
           [target.id],
+          PREPARED,
         );
         if ((count?.n ?? 0) >= config.runs.maxQueuedPerTarget) {
           throw new ApiError(
@@ -179,6 +185,7 @@ export const runRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (a
             JSON.stringify(inputs),
             config.now(),
           ],
+          PREPARED,
         );
         await recordAudit(tx, {
           actor: caller,

@@ -30,6 +30,7 @@ export async function groupAccessOf(db: Queryable, groupId: string, userId: stri
        LEFT JOIN group_access a ON a.group_id = g.id AND a.user_id = $2
       WHERE g.id = $1`,
     [groupId, userId],
+    { prepare: true },
   );
   if (!row) return null;
   return row.owner_id === userId ? 'Owner' : row.level;
@@ -40,6 +41,7 @@ export async function loadTarget(db: Queryable, type: TargetType, id: string, us
     const [group] = await db.query<{ id: string; environment_id: string; name: string; encryption_public_key: string | null }>(
       'SELECT id, environment_id, name, encryption_public_key FROM machine_groups WHERE id = $1',
       [id],
+      { prepare: true },
     );
     if (!group) return null;
     return {
