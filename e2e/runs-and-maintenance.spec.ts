@@ -25,6 +25,8 @@ test.describe.configure({ mode: 'serial' });
 
 let world: World & { close(): Promise<void> };
 let pc: Machine;
+let token: string;
+let groupId: string;
 /** Queues a run of the flow on the group; it runs until its gate file exists. */
 let queue: (priority: 'High' | 'Normal', gate: string) => Promise<string>;
 
@@ -39,10 +41,11 @@ test.beforeAll(async ({ browser }) => {
   await groups.create(GROUP, 'Month-end close');
   await groups.joinFirst(GROUP, 'ledger password 1');
 
-  const { access_token: token } = await world.api<{ access_token: string }>('POST', '/auth/token', {
+  ({ access_token: token } = await world.api<{ access_token: string }>('POST', '/auth/token', {
     body: { grant_type: 'password', email: OWNER.email, password: OWNER.password },
-  });
+  }));
   const [group] = (await world.api<{ id: string; name: string }[]>('GET', '/machine-groups', { token })).filter((g) => g.name === GROUP);
+  groupId = group!.id;
   const connection = await world.api<{ id: string }>('POST', '/connections', {
     token,
     body: { name: 'ledger robot', target: { type: 'MachineGroup', id: group!.id }, username: 'robot', password: 'robot secret 1' },
@@ -195,4 +198,32 @@ test("the machine's owner puts it in maintenance: a run waits, the group's detai
   await new AppShell(pc.page).expectToast(/was cancelled|is being stopped/);
   await expect(mine.table('Recent runs on this machine').rows.nth(0)).toContainText('Cancelled');
   await expect(mine.scope.getByText('Nothing is running on this machine.')).toBeVisible();
+});
+
+test('someone with User access sees the queue and the maintenance, but no switch and no Cancel for others\u2019 runs', async () => {
+  const colleague: Account = { email: 'uli@example.com', password: 'colleague password 1', displayName: 'Uli User' };
+  const user = await world.api<{ id: string }>('POST', '/users', { token, body: { ...colleague, roles: ['MachineUser'] } });
+  await world.api('PUT', `/machine-groups/${groupId}/access/${user.id}`, { token, body: { access: 'User' } });
+  await world.api('PATCH', `/machine-groups/${groupId}`, { token, body: { maintenance: true } });
+  await queue('Normal', gate('fourth'));
+
+  const theirs = await world.machine('uli-pc');
+  await new SignInPage(theirs.page).signIn(colleague);
+  await new AppShell(theirs.page).goTo('Machine groups');
+  const groups = new MachineGroupsPage(theirs.page);
+  await expect(groups.cell(GROUP, 'Your access')).toHaveText('User');
+  await expect(groups.row(GROUP)).toContainText('In maintenance');
+  const details = await groups.openDetails(GROUP);
+  await expect(details.getByRole('switch', { name: 'Maintenance mode' })).toHaveCount(0);
+  await expect(details.getByRole('definition').filter({ hasText: 'On: no new runs start on its machines' })).toBeVisible();
+  const runs = await RunsView.groupQueue(theirs.page, details);
+  const queued = runs.table('Queued runs');
+  await expect(queued.rows).toHaveCount(1);
+  await expect(queued.rows.nth(0)).toContainText('The target is in maintenance');
+  await expect(queued.rows.nth(0).getByRole('button', { name: /^Cancel/ })).toHaveCount(0);
+  // Logs of runs on a group you can see are readable.
+  await runs.openLog(runs.table('Recently ended runs').row('Succeeded').first(), FLOW).then((log) => log.close());
+  await toastsGone(theirs.page);
+  await checkScreen(theirs.page, 'runs-07-run-queue-as-user');
+  await details.getByRole('button', { name: 'Close', exact: true }).click();
 });
