@@ -73,7 +73,7 @@ function table(rows: Row[]): string {
   const scenarioWidth = Math.max(8, ...rows.map((r) => r.scenario.length));
   const group = (title: string, n: number) => title.padStart(n === 2 ? 17 : 26);
   const header =
-    `${'engine'.padEnd(9)}${'scenario'.padEnd(scenarioWidth)}  ${group('→assigned', 2)}  ${group('queued→accepted ms', 3)}  ${group('queued→finished ms', 3)}  ${'runs/s'.padStart(7)}  note\n` +
+    `${'engine'.padEnd(9)}${'scenario'.padEnd(scenarioWidth)}  ${group('queued→assigned', 2)}  ${group('queued→accepted ms', 3)}  ${group('queued→finished ms', 3)}  ${'runs/s'.padStart(7)}  note\n` +
     `${''.padEnd(9)}${''.padEnd(scenarioWidth)}  ${'p50'.padStart(8)}${'p99'.padStart(9)}  ${'p50'.padStart(8)}${'p95'.padStart(9)}${'p99'.padStart(9)}  ${'p50'.padStart(8)}${'p95'.padStart(9)}${'p99'.padStart(9)}`;
   const p = (values: number[], qs: number[]) => qs.map((q, i) => cell(percentile(values, q), i === 0 ? 8 : 9)).join('');
   const noted = rows.filter((r) => r.note);
@@ -541,7 +541,8 @@ if (ENGINE === 'both' || ENGINE === 'postgres') {
       comparison = [
         'graphile-worker add→start ÷ ours on PostgreSQL (above 1: ours is faster; below 1: graphile-worker is):',
         `  one at a time  vs our queued→accepted ${ratios(one.accepted, gOne.accepted, [50, 95, 99])}   vs our →assigned ${ratios(one.assigned, gOne.accepted, [50, 99])}`,
-        `  burst          vs our queued→accepted ${ratios(burst.accepted, gBurst.accepted, [50, 95, 99])}   (real agents)`,
+        `  burst          vs our queued→accepted ${ratios(instantBurst.accepted, gBurst.accepted, [50, 95, 99])} with instant agents (both no-op), ` +
+          `${ratios(burst.accepted, gBurst.accepted, [50, 99])} with real agents (runs wait for a machine that is still forking the previous one)`,
         `  throughput     graphile-worker ${gBurst.perSecond!.toFixed(0)} jobs/s (no-op, in process); ours ${burst.perSecond!.toFixed(0)} runs/s end to end, ` +
           `${instantBurst.perSecond!.toFixed(0)} with instant agents through the API, ${backlog.perSecond!.toFixed(0)} for the dispatcher alone`,
       ];
