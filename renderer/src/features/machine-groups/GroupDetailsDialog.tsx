@@ -33,7 +33,7 @@ import { getRuntime } from '../../api/runtime.ts';
 import { describeError } from '../../api/error-messages.ts';
 import { useAction } from '../../app/use-action.ts';
 import { useGroupsStore } from '../../stores/groups-store.ts';
-import { formatTime } from '../machine-settings/MachineSettingsScreen.tsx';
+import { formatTime } from '../../app/format.ts';
 import { GroupRunQueue } from '../runs/GroupRunQueue.tsx';
 import { MaintenanceSwitch } from '../runs/MaintenanceSwitch.tsx';
 import { accessLabel, groupOffers } from './group-rules.ts';

@@ -36,6 +36,7 @@ import { PageHeader, useLayoutStyles } from '../../app/layout.tsx';
 import { useAction } from '../../app/use-action.ts';
 import { useAppStore } from '../../stores/app-store.ts';
 import { MachineRuns } from '../runs/MachineRuns.tsx';
+import { formatTime } from '../../app/format.ts';
 
 const useStyles = makeStyles({
   facts: {
@@ -55,13 +56,6 @@ const CONNECTION_LABEL: Record<ConnectionState, { text: string; color: 'success'
   Offline: { text: 'Offline', color: 'danger' },
   NotRegistered: { text: 'Not registered', color: 'informative' },
 };
-
-export function formatTime(iso: string | null): string {
-  if (!iso) return 'Never';
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return iso;
-  return date.toLocaleString();
-}
 
 function validateName(name: string): string | undefined {
   if (!name.trim()) return 'Enter a machine name.';

@@ -1,5 +1,6 @@
 /** How runs read on screen: status names and colours, and times. */
 import type { DesktopRun, RunStatus } from '../../../../protocol/desktop-api.ts';
+import { formatTime } from '../../app/format.ts';
 
 export const RUN_STATUS_LABEL: Record<RunStatus, { text: string; color: 'brand' | 'informative' | 'success' | 'danger' | 'warning' | 'subtle' }> = {
   Queued: { text: 'Queued', color: 'informative' },
@@ -17,10 +18,7 @@ export function isRunFinished(run: Pick<DesktopRun, 'status'>): boolean {
 
 /** A time of today as its clock time, an older one with its date. */
 export function formatRunTime(iso: string | null): string {
-  if (!iso) return '—';
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return iso;
-  return date.toDateString() === new Date().toDateString() ? date.toLocaleTimeString() : date.toLocaleString();
+  return formatTime(iso, { empty: '—', todayAsTime: true });
 }
 
 /** "4 s", "2 min 5 s", "1 h 3 min". */

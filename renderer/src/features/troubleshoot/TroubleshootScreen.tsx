@@ -22,7 +22,7 @@ import type { DesktopDiagnostics, DesktopState, SecretStoreKind } from '../../..
 import { getRuntime } from '../../api/runtime.ts';
 import { PageHeader, useLayoutStyles } from '../../app/layout.tsx';
 import { useAction } from '../../app/use-action.ts';
-import { formatTime } from '../machine-settings/MachineSettingsScreen.tsx';
+import { formatTime } from '../../app/format.ts';
 
 const useStyles = makeStyles({
   facts: {
