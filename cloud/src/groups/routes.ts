@@ -25,6 +25,7 @@ import { isUniqueViolation, problems, resolveEnvironment } from '../machines/com
 import { listVisibleMachines } from '../machines/repository.ts';
 import { authorizeGroup, groupViewFor, listVisibleGroups } from './repository.ts';
 import { membershipRoutes } from './membership-routes.ts';
+import { dispatcherOf } from '../runs/dispatcher.ts';
 
 const NAME_INDEX = 'machine_groups_name_key';
 
@@ -125,6 +126,8 @@ export const groupRoutes: FastifyPluginAsync<{ context: CloudContext }> = async 
       const { group, actor } = await authorizeGroup(db, caller, request.params.id, 'editDetails');
       const body = request.body;
       const name = body.name?.trim();
+      // Out of maintenance: the group's queue may hand out runs again, at once.
+      const reopened = group.maintenance && body.maintenance === false ? [{ groupId: group.id, machineId: null }] : null;
       try {
         await db.transaction(async (tx) => {
           await tx.query(
@@ -133,6 +136,7 @@ export const groupRoutes: FastifyPluginAsync<{ context: CloudContext }> = async 
               WHERE id = $1`,
             [group.id, name ?? null, body.description ?? null, body.maintenance ?? null],
           );
+          if (reopened) await dispatcherOf(context).announceQueuesReopened(tx, reopened);
           await recordAudit(tx, {
             actor: caller,
             action: 'group.updated',
@@ -146,6 +150,7 @@ export const groupRoutes: FastifyPluginAsync<{ context: CloudContext }> = async 
         if (isUniqueViolation(error, NAME_INDEX)) throw nameTaken(name ?? group.name);
         throw error;
       }
+      if (reopened) dispatcherOf(context).queuesReopened(reopened);
       return groupViewFor(db, caller.userId, group.id, actor);
     },
   );

@@ -20,6 +20,7 @@ import {
 } from '../../../protocol/cloud-api.ts';
 import { problems, resolveEnvironment } from './common.ts';
 import { authorizeMachine, breakMachineConnections, loadMachine, listVisibleMachines, machineView } from './repository.ts';
+import { dispatcherOf } from '../runs/dispatcher.ts';
 
 const REGISTRATION_TOKEN_HEADER = /^RegistrationToken\s+(\S{1,512})$/i;
 
@@ -190,6 +191,11 @@ export const machineRoutes: FastifyPluginAsync<{ context: CloudContext }> = asyn
       const caller = requireUser(request);
       const { machine, actor } = await authorizeMachine(db, caller, request.params.id, 'edit');
       const body = request.body;
+      // Out of maintenance: the machine may take runs again (its own queue, and its group's), at once.
+      const reopened =
+        machine.maintenance && body.maintenance === false
+          ? [{ groupId: null, machineId: machine.id }, ...(machine.group_id ? [{ groupId: machine.group_id, machineId: null }] : [])]
+          : null;
       await db.transaction(async (tx) => {
         await tx.query(
           `UPDATE machines SET name = COALESCE($2, name), description = COALESCE($3, description),
@@ -205,7 +211,9 @@ export const machineRoutes: FastifyPluginAsync<{ context: CloudContext }> = asyn
           environmentId: machine.environment_id,
           detail: { changed: Object.keys(body) },
         });
+        if (reopened) await dispatcherOf(context).announceQueuesReopened(tx, reopened);
       });
+      if (reopened) dispatcherOf(context).queuesReopened(reopened);
       const updated = await loadMachine(db, caller.userId, machine.id);
       if (!updated) throw new ApiError('NotFound', 'The machine was not found.');
       return machineView(updated, actor, caller.userId);

@@ -181,6 +181,19 @@ export class RunDispatcher implements AgentHubListener {
     if (target) this.runQueued(target);
   }
 
+  /**
+   * Maintenance was switched off (for a group, or a machine in `groupId` or alone): its queues
+   * may hand out runs again. Announced on `tx` for the instances holding the machines; call
+   * `queuesReopened` after the commit for this instance.
+   */
+  announceQueuesReopened(tx: Queryable, targets: readonly QueueTarget[]): Promise<void> {
+    return this.announce(tx, targets.map((target) => ({ kind: 'queued' as const, ...target })));
+  }
+
+  queuesReopened(targets: readonly QueueTarget[]): void {
+    for (const target of targets) this.runQueued(target);
+  }
+
   /** A run was queued (or put back): offer its queue to the free machines here. */
   runQueued(target: QueueTarget): void {
     this.track(this.offerQueue(target));
