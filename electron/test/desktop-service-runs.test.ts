@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startCloud, type RunningCloud } from '../../cloud/src/start.ts';
+import { type RunningCloud } from '../../cloud/src/start.ts';
+import { startTestCloud } from './support/cloud.ts';
 import { validateParams, type DesktopGroupRuns, type DesktopRun } from '../../protocol/desktop-api.ts';
 import { createDesktopService, type DesktopService } from '../runtime/desktop-service.ts';
 
@@ -56,12 +57,7 @@ const ids = (runs: DesktopRun[]) => runs.map((r) => r.id);
 
 beforeAll(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), 'mr-desktop-runs-'));
-  cloud = await startCloud({
-    port: 0,
-    host: '127.0.0.1',
-    logLevel: false,
-    config: { rateLimits: { groupPerHour: 100, userPerMinute: 100, signInPerAccount: 20, signInPerAddress: 100 } },
-  });
+  cloud = await startTestCloud();
 });
 
 afterAll(async () => {

@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startCloud, type RunningCloud } from '../../cloud/src/start.ts';
+import { type RunningCloud } from '../../cloud/src/start.ts';
+import { startTestCloud } from './support/cloud.ts';
 import type { DesktopProgress, DesktopState, EventName } from '../../protocol/desktop-api.ts';
 import { createDesktopService, type DesktopService } from '../runtime/desktop-service.ts';
 import { RuntimeProfile } from '../runtime/profile.ts';
@@ -55,12 +56,7 @@ const lastState = (m: Recorded) => [...m.events].reverse().find((e) => e.event =
 
 beforeAll(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), 'mr-desktop-service-'));
-  cloud = await startCloud({
-    port: 0,
-    host: '127.0.0.1',
-    logLevel: false,
-    config: { rateLimits: { groupPerHour: 100, userPerMinute: 100, signInPerAccount: 20, signInPerAddress: 100 } },
-  });
+  cloud = await startTestCloud();
 });
 
 afterAll(async () => {
