@@ -6,6 +6,7 @@ import { Type } from 'typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { CloudContext } from '../context.ts';
 import type { Queryable } from '../db/database.ts';
+import type { Run as RunView } from '../../../protocol/cloud-api.ts';
 import {
   CreateRunBody,
   IdParams,
@@ -14,14 +15,13 @@ import {
   Run,
   RunLogs,
   RunLogsQuery,
-  type Run as RunView,
 } from '../../../protocol/cloud-api.ts';
 import { loadActor, requireUser } from '../auth/authenticate.ts';
 import { ApiError } from '../http/problem.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { canSeeGroup, decideMachineAction } from '../policy/permissions.ts';
 import { decideRunOnTarget, decideRunVisibility, groupAccessOf, loadTarget } from './targets.ts';
-import { waitingReason } from './waiting.ts';
+import { RUN_COLUMNS, loadRun, runView, type RunRow } from './run-view.ts';
 import { dispatcherOf } from './dispatcher.ts';
 
 /** Statements run for every queued run: prepared once per connection (database.ts). */
@@ -30,72 +30,6 @@ const PREPARED = { prepare: true } as const;
 const problem = { $ref: 'Problem#' };
 /** Inputs travel on the agent socket: keep them small. */
 const MAX_INPUTS_BYTES = 64 * 1024;
-
-type RunRow = {
-  id: string;
-  environment_id: string;
-  flow_id: string;
-  connection_id: string;
-  created_by: string;
-  group_id: string | null;
-  target_machine_id: string | null;
-  run_mode: 'Attended' | 'Unattended';
-  priority: 'High' | 'Normal';
-  status: RunView['status'];
-  attempt: number;
-  machine_id: string | null;
-  queued_at: Date;
-  assigned_at: Date | null;
-  started_at: Date | null;
-  finished_at: Date | null;
-  cancel_requested_at: Date | null;
-  inputs: unknown;
-  outputs: unknown;
-  error_code: string | null;
-  error_message: string | null;
-  rejected_by: string[];
-  log_lines: number;
-};
-
-const RUN_COLUMNS = `id, environment_id, flow_id, connection_id, created_by, group_id, target_machine_id, run_mode, priority,
-  status, attempt, machine_id, queued_at, assigned_at, started_at, finished_at, cancel_requested_at, inputs, outputs,
-  error_code, error_message, rejected_by, log_lines`;
-
-const iso = (d: Date | null) => (d ? d.toISOString() : null);
-
-async function runView(context: CloudContext, row: RunRow): Promise<RunView> {
-  const view: RunView = {
-    id: row.id,
-    status: row.status,
-    desktopFlowId: row.flow_id,
-    connectionId: row.connection_id,
-    target: row.group_id ? { type: 'MachineGroup', id: row.group_id } : { type: 'Machine', id: row.target_machine_id! },
-    runMode: row.run_mode,
-    priority: row.priority,
-    machineId: row.machine_id,
-    attempt: row.attempt,
-    queuedAt: row.queued_at.toISOString(),
-    assignedAt: iso(row.assigned_at),
-    startedAt: iso(row.started_at),
-    finishedAt: iso(row.finished_at),
-    cancelRequestedAt: iso(row.cancel_requested_at),
-    inputs: row.inputs,
-    outputs: row.outputs ?? null,
-    createdBy: row.created_by,
-  };
-  if (row.error_code) view.error = { code: row.error_code, message: row.error_message ?? '' };
-  if (row.status === 'Queued') {
-    const waiting = await waitingReason(context.db, row, context.config.now(), context.config.runs);
-    view.waitingReason = waiting.reason;
-    view.waitingDetail = waiting.detail;
-  }
-  return view;
-}
-
-async function loadRun(db: Queryable, id: string): Promise<RunRow | null> {
-  const [row] = await db.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = $1`, [id]);
-  return row ?? null;
-}
 
 export const runRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (app, { context }) => {
   const { db, config } = context;
