@@ -174,6 +174,10 @@ export const Run = Type.Object({
   startedAt: NullableTimestamp,
   finishedAt: NullableTimestamp,
   cancelRequestedAt: NullableTimestamp,
+  /** Set while a co-owner's "Move to top" holds the run ahead of every other queued run. */
+  movedToTopAt: NullableTimestamp,
+  /** While queued: its place in its queue in dispatch order (1 = next to run). */
+  queuePosition: Type.Optional(Type.Integer({ minimum: 1 })),
   inputs: Type.Unknown(),
   outputs: Type.Unknown({ description: 'The JSON the flow produced; null until it succeeded' }),
   error: Type.Optional(RunError),
@@ -214,3 +218,48 @@ export const RunLogs = Type.Object({
   truncated: Type.Boolean(),
 });
 export type RunLogs = Static<typeof RunLogs>;
+
+// ── Queue actions and queue events ───────────────────────────────────────────────────────
+
+/** `PATCH /runs/{id}`: change a queued run's priority (its creator, or who manages its target). */
+export const UpdateRunBody = Type.Object({ priority: RunPrioritySchema }, { additionalProperties: false });
+export type UpdateRunBody = Static<typeof UpdateRunBody>;
+
+/**
+ * What happened to a run in the queue, oldest first (`GET /runs/{id}/events`):
+ * - `Queued` (actor, priority), `Assigned` (machine, attempt: "starting on machine X"),
+ *   `Refused` (machine, code, message: the machine could not take it), `Requeued` (machine,
+ *   code: it did not accept in time or went away before accepting), `Started` (machine),
+ *   `PriorityChanged` (actor, priority), `MovedToTop` (actor), `CancelRequested` (actor),
+ *   `Finished` (status, code, message).
+ */
+export const RUN_EVENT_KINDS = [
+  'Queued',
+  'Assigned',
+  'Refused',
+  'Requeued',
+  'Started',
+  'PriorityChanged',
+  'MovedToTop',
+  'CancelRequested',
+  'Finished',
+] as const;
+export type RunEventKind = (typeof RUN_EVENT_KINDS)[number];
+
+export const RunEvent = Type.Object({
+  at: Timestamp,
+  kind: literals(RUN_EVENT_KINDS),
+  /** The machine concerned (its name is null once the machine was deleted). */
+  machine: Type.Optional(Type.Object({ id: Id, name: Type.Union([Type.String(), Type.Null()]) })),
+  attempt: Type.Optional(Type.Integer()),
+  /** Who did it (queued, changed the priority, moved it, cancelled it). */
+  actor: Type.Optional(Type.Object({ id: Id, displayName: Type.Union([Type.String(), Type.Null()]) })),
+  priority: Type.Optional(RunPrioritySchema),
+  status: Type.Optional(RunStatusSchema),
+  code: Type.Optional(Type.String()),
+  message: Type.Optional(Type.String()),
+});
+export type RunEvent = Static<typeof RunEvent>;
+
+export const RunEvents = Type.Object({ runId: Id, events: Type.Array(RunEvent) });
+export type RunEvents = Static<typeof RunEvents>;

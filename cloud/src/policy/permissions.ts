@@ -202,21 +202,32 @@ export function mayCreateDesktopFlow(actor: Actor): boolean {
   return hasPrivilege(actor, 'runFlow');
 }
 
+/** What can be done to a run: look at it (and its logs and queue events), or act on its place in the queue. */
+export type RunAction = 'view' | 'cancel' | 'changePriority' | 'moveToTop';
+
 /**
- * A run is seen by whoever queued it, by admins, and by everyone who sees its target (the
- * group's queue in the app). It is cancelled by whoever queued it, by admins, and by those who
- * manage the target (group Owner/Co-owner, the machine's owner).
+ * Runs, by the caller's relation to the run (the model's queue rules): whoever queued it sees
+ * it, cancels it and changes its priority; those who manage its target (group Owner/Co-owner,
+ * the machine's owner) and admins may also move it to the top of the queue; everyone else who
+ * sees the target (the group's queue in the app) only looks.
  */
+const RUN_ACTIONS: Record<'manager' | 'creator' | 'viewer', readonly RunAction[]> = {
+  manager: ['view', 'cancel', 'changePriority', 'moveToTop'],
+  creator: ['view', 'cancel', 'changePriority'],
+  viewer: ['view'],
+};
+
 export function decideRunAction(
   actor: Actor,
   relation: { isCreator: boolean; target: { type: 'MachineGroup'; access: AccessLevel | null } | { type: 'Machine'; ownsMachine: boolean; groupAccess: AccessLevel | null } },
-  action: 'view' | 'cancel',
+  action: RunAction,
 ): Decision {
-  if (isAdmin(actor) || relation.isCreator) return 'allow';
+  if (isAdmin(actor)) return 'allow';
   const { target } = relation;
-  const sees = target.type === 'MachineGroup' ? canSeeGroup(actor, target.access) : target.ownsMachine || target.groupAccess !== null;
-  if (!sees) return 'hidden';
-  if (action === 'view') return 'allow';
-  if (target.type === 'MachineGroup') return decideGroupAction(actor, target.access, 'editDetails');
-  return target.ownsMachine ? 'allow' : 'forbidden';
+  const seesTarget = target.type === 'MachineGroup' ? canSeeGroup(actor, target.access) : target.ownsMachine || target.groupAccess !== null;
+  if (!seesTarget && !relation.isCreator) return 'hidden';
+  const managesTarget =
+    target.type === 'MachineGroup' ? decideGroupAction(actor, target.access, 'editDetails') === 'allow' : target.ownsMachine;
+  const role = managesTarget ? 'manager' : relation.isCreator ? 'creator' : 'viewer';
+  return RUN_ACTIONS[role].includes(action) ? 'allow' : 'forbidden';
 }

@@ -32,6 +32,7 @@ import {
   type Assignment,
   type MachineCapabilities,
   type QueueTarget,
+  type RequeueReason,
 } from './queue.ts';
 import { pendingCancels, queuesWithWork, sweepRuns } from './maintenance.ts';
 import { announce, parseWake, WAKE_CHANNEL, type StopReason, type WakeEvent } from './wakeups.ts';
@@ -172,9 +173,9 @@ export class RunDispatcher implements AgentHubListener {
   }
 
   /** Puts an unaccepted assignment back in the queue, announced; the queue is offered again. */
-  private async requeue(runId: string, attempt: number, machineId: string, rejectedBy?: string): Promise<void> {
+  private async requeue(runId: string, attempt: number, machineId: string, reason: RequeueReason): Promise<void> {
     const target = await this.context.db.transaction(async (tx) => {
-      const back = await requeueAssignment(tx, runId, attempt, machineId, rejectedBy);
+      const back = await requeueAssignment(tx, runId, attempt, machineId, this.context.config.now(), reason);
       if (back) await this.announce(tx, [{ kind: 'queued', ...back }]);
       return back;
     });
@@ -229,7 +230,12 @@ export class RunDispatcher implements AgentHubListener {
       if (!this.send(machineId, this.assignMessage(assignment))) {
         // The socket closed between the claim and the send: give the run straight back.
         machine.busy = false;
-        await this.requeue(assignment.runId, assignment.attempt, machineId);
+        await this.requeue(assignment.runId, assignment.attempt, machineId, {
+          refused: false,
+          code: 'MachineDisconnected',
+          message: 'The machine went offline as the run was handed to it.',
+          forGood: false,
+        });
       }
     });
     return claimed;
@@ -311,7 +317,7 @@ export class RunDispatcher implements AgentHubListener {
     this.inOrder(machineId, async () => {
       // Not accepted yet means not started: safe to hand to another machine at once.
       const targets = await this.context.db.transaction(async (tx) => {
-        const back = await requeueMachineAssignments(tx, machineId);
+        const back = await requeueMachineAssignments(tx, machineId, this.context.config.now());
         await this.announce(tx, back.map((target) => ({ kind: 'queued' as const, ...target })));
         return back;
       });
@@ -337,7 +343,7 @@ export class RunDispatcher implements AgentHubListener {
       }
       case 'rejected': {
         const refusesForGood = message.code !== 'Busy' && message.code !== 'Stopping';
-        await this.requeue(runId, attempt, machineId, refusesForGood ? machineId : undefined);
+        await this.requeue(runId, attempt, machineId, { refused: true, code: message.code, message: message.message, forGood: refusesForGood });
         if (message.code === 'Busy' || message.code === 'Stopping') return; // it will say when it is free
         await this.resyncBusy(machineId);
         return;

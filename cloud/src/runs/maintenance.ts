@@ -66,9 +66,16 @@ export async function sweepRuns(
 ): Promise<SweepResult> {
   const requeued = await changeAndAnnounce<{ id: string; machine_id: string; group_id: string | null; target_machine_id: string | null }>(
     db,
-    `WITH stale AS (SELECT id, machine_id FROM runs WHERE status = 'Assigned' AND accepted_at IS NULL AND accept_deadline < $1 FOR UPDATE SKIP LOCKED)
-     UPDATE runs r SET status = 'Queued', machine_id = NULL, assigned_at = NULL, accept_deadline = NULL
-       FROM stale WHERE r.id = stale.id RETURNING r.id, stale.machine_id, r.group_id, r.target_machine_id`,
+    `WITH stale AS (
+       SELECT id, machine_id, attempt FROM runs WHERE status = 'Assigned' AND accepted_at IS NULL AND accept_deadline < $1 FOR UPDATE SKIP LOCKED
+     ), back AS (
+       UPDATE runs r SET status = 'Queued', machine_id = NULL, assigned_at = NULL, accept_deadline = NULL
+         FROM stale WHERE r.id = stale.id RETURNING r.id, stale.machine_id, stale.attempt, r.group_id, r.target_machine_id
+     ), event AS (
+       INSERT INTO run_events (run_id, at, kind, machine_id, attempt, code, message)
+       SELECT id, $1, 'Requeued', machine_id, attempt, 'NotAccepted', 'The machine did not accept the run in time.' FROM back
+     )
+     SELECT id, machine_id, group_id, target_machine_id FROM back`,
     [now],
     announce,
     (rows) => rows.map((r) => ({ kind: 'queued', groupId: r.group_id, machineId: r.target_machine_id })),

@@ -81,28 +81,28 @@ export async function claimForMachine(
             AND NOT EXISTS (SELECT 1 FROM runs a WHERE a.machine_id = m.id AND a.status IN ${ACTIVE})
        ), candidates AS (
          SELECT * FROM (
-           SELECT r.id, r.priority_rank, r.queued_at FROM runs r
+           SELECT r.id, r.priority_rank, r.moved_to_top_at, r.queued_at FROM runs r
              JOIN connections c ON c.id = r.connection_id AND c.status = 'Connected'
             WHERE r.status = 'Queued' AND r.group_id = (SELECT group_id FROM m)
               AND ((r.run_mode = 'Unattended' AND $2) OR (r.run_mode = 'Attended' AND $3))
               AND NOT ($1::uuid = ANY (r.rejected_by))
-            ORDER BY r.priority_rank, r.queued_at, r.id
+            ORDER BY r.priority_rank, r.moved_to_top_at DESC NULLS LAST, r.queued_at, r.id
             LIMIT 1
             FOR UPDATE OF r SKIP LOCKED
          ) AS of_group
          UNION ALL
          SELECT * FROM (
-           SELECT r.id, r.priority_rank, r.queued_at FROM runs r
+           SELECT r.id, r.priority_rank, r.moved_to_top_at, r.queued_at FROM runs r
              JOIN connections c ON c.id = r.connection_id AND c.status = 'Connected'
             WHERE r.status = 'Queued' AND r.target_machine_id = (SELECT id FROM m)
               AND ((r.run_mode = 'Unattended' AND $2) OR (r.run_mode = 'Attended' AND $3))
               AND NOT ($1::uuid = ANY (r.rejected_by))
-            ORDER BY r.priority_rank, r.queued_at, r.id
+            ORDER BY r.priority_rank, r.moved_to_top_at DESC NULLS LAST, r.queued_at, r.id
             LIMIT 1
             FOR UPDATE OF r SKIP LOCKED
          ) AS of_machine
        ), next AS (
-         SELECT id FROM candidates ORDER BY priority_rank, queued_at, id LIMIT 1
+         SELECT id FROM candidates ORDER BY priority_rank, moved_to_top_at DESC NULLS LAST, queued_at, id LIMIT 1
        )
        UPDATE runs r
           SET status = 'Assigned', machine_id = $1, attempt = r.attempt + 1, assigned_at = $4,
@@ -134,32 +134,56 @@ export async function claimForMachine(
   }
 }
 
+/** Why an assignment went back to the queue, for the run's queue events. */
+export interface RequeueReason {
+  /** The machine refused the run (it said so, with its code); else it did not accept in time. */
+  refused: boolean;
+  code: string;
+  message?: string;
+  /** Not offered to this machine again (e.g. it cannot open the credentials), unlike a busy machine. */
+  forGood: boolean;
+}
+
 /** Puts an assigned, not yet accepted run back in the queue (its next assignment gets a new attempt). */
 export async function requeueAssignment(
   db: Queryable,
   runId: string,
   attempt: number,
   machineId: string,
-  rejectedBy?: string,
+  now: Date,
+  reason: RequeueReason,
 ): Promise<QueueTarget | null> {
   const [row] = await db.query<{ group_id: string | null; target_machine_id: string | null }>(
-    `UPDATE runs SET status = 'Queued', machine_id = NULL, assigned_at = NULL, accept_deadline = NULL,
-            rejected_by = CASE WHEN $4::uuid IS NULL THEN rejected_by ELSE array_append(rejected_by, $4::uuid) END
-      WHERE id = $1 AND attempt = $2 AND machine_id = $3 AND status = 'Assigned' AND accepted_at IS NULL
-      RETURNING group_id, target_machine_id`,
-    [runId, attempt, machineId, rejectedBy ?? null],
+    `WITH back AS (
+       UPDATE runs SET status = 'Queued', machine_id = NULL, assigned_at = NULL, accept_deadline = NULL,
+              rejected_by = CASE WHEN $5 THEN array_append(rejected_by, $3::uuid) ELSE rejected_by END
+        WHERE id = $1 AND attempt = $2 AND machine_id = $3 AND status = 'Assigned' AND accepted_at IS NULL
+        RETURNING id, group_id, target_machine_id
+     ), event AS (
+       INSERT INTO run_events (run_id, at, kind, machine_id, attempt, code, message)
+       SELECT id, $4, $6, $3, $2, $7, $8 FROM back
+     )
+     SELECT group_id, target_machine_id FROM back`,
+    [runId, attempt, machineId, now, reason.forGood, reason.refused ? 'Refused' : 'Requeued', reason.code, reason.message ?? null],
     PREPARED,
   );
   return row ? { groupId: row.group_id, machineId: row.target_machine_id } : null;
 }
 
 /** Every unaccepted assignment of a machine whose socket went away goes back to the queue. */
-export async function requeueMachineAssignments(db: Queryable, machineId: string): Promise<QueueTarget[]> {
+export async function requeueMachineAssignments(db: Queryable, machineId: string, now: Date): Promise<QueueTarget[]> {
   const rows = await db.query<{ group_id: string | null; target_machine_id: string | null }>(
-    `UPDATE runs SET status = 'Queued', machine_id = NULL, assigned_at = NULL, accept_deadline = NULL
-      WHERE machine_id = $1 AND status = 'Assigned' AND accepted_at IS NULL
-      RETURNING group_id, target_machine_id`,
-    [machineId],
+    `WITH back AS (
+       UPDATE runs r SET status = 'Queued', machine_id = NULL, assigned_at = NULL, accept_deadline = NULL
+         FROM (SELECT id, attempt FROM runs WHERE machine_id = $1 AND status = 'Assigned' AND accepted_at IS NULL) AS was
+        WHERE r.id = was.id
+        RETURNING r.id, was.attempt, r.group_id, r.target_machine_id
+     ), event AS (
+       INSERT INTO run_events (run_id, at, kind, machine_id, attempt, code, message)
+       SELECT id, $2, 'Requeued', $1, attempt, 'MachineDisconnected', 'The machine went offline before it accepted the run.' FROM back
+     )
+     SELECT group_id, target_machine_id FROM back`,
+    [machineId, now],
   );
   return rows.map((row) => ({ groupId: row.group_id, machineId: row.target_machine_id }));
 }

@@ -248,6 +248,13 @@ export const runRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (a
           );
         } else {
           await tx.query('UPDATE runs SET cancel_requested_at = COALESCE(cancel_requested_at, $2) WHERE id = $1', [runId, now]);
+          await tx.query(`INSERT INTO run_events (run_id, at, kind, machine_id, attempt, actor_id) VALUES ($1, $2, 'CancelRequested', $3, $4, $5)`, [
+            runId,
+            now,
+            run.machine_id,
+            run.attempt,
+            caller.userId,
+          ]);
         }
         await recordAudit(tx, {
           actor: caller,

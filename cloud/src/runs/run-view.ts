@@ -25,6 +25,8 @@ export type RunRow = {
   started_at: Date | null;
   finished_at: Date | null;
   cancel_requested_at: Date | null;
+  moved_to_top_at: Date | null;
+  priority_rank: number;
   inputs: unknown;
   outputs: unknown;
   error_code: string | null;
@@ -34,7 +36,8 @@ export type RunRow = {
 };
 
 export const RUN_COLUMNS = `id, environment_id, flow_id, connection_id, created_by, group_id, target_machine_id, run_mode, priority,
-  status, attempt, machine_id, queued_at, assigned_at, started_at, finished_at, cancel_requested_at, inputs, outputs,
+  status, attempt, machine_id, queued_at, assigned_at, started_at, finished_at, cancel_requested_at, moved_to_top_at, priority_rank,
+  inputs, outputs,
   error_code, error_message, rejected_by, log_lines`;
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -55,6 +58,7 @@ export async function runView(context: CloudContext, row: RunRow): Promise<RunVi
     startedAt: iso(row.started_at),
     finishedAt: iso(row.finished_at),
     cancelRequestedAt: iso(row.cancel_requested_at),
+    movedToTopAt: iso(row.moved_to_top_at),
     inputs: row.inputs,
     outputs: row.outputs ?? null,
     createdBy: row.created_by,
@@ -64,6 +68,7 @@ export async function runView(context: CloudContext, row: RunRow): Promise<RunVi
     const waiting = await waitingReason(context.db, row, context.config.now(), context.config.runs);
     view.waitingReason = waiting.reason;
     view.waitingDetail = waiting.detail;
+    view.queuePosition = await queuePositionOf(context.db, row);
   }
   return view;
 }
@@ -71,4 +76,22 @@ export async function runView(context: CloudContext, row: RunRow): Promise<RunVi
 export async function loadRun(db: Queryable, id: string): Promise<RunRow | null> {
   const [row] = await db.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = $1`, [id]);
   return row ?? null;
+}
+
+/**
+ * Where a queued run stands in its queue (1 = next to run), in the dispatcher's order
+ * (queue.ts): moved to top (latest move first), then High, then Normal, oldest first. A run
+ * that no free machine can take is skipped by the dispatcher, so this is the order, not a promise.
+ */
+async function queuePositionOf(db: Queryable, row: RunRow): Promise<number> {
+  // One sort key per level: the latest move to top sorts first, hence the negated epoch.
+  const [ahead] = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM runs o
+      WHERE o.status = 'Queued' AND o.id <> $1
+        AND ((o.group_id = $2) OR (o.target_machine_id = $3))
+        AND (o.priority_rank, COALESCE(-extract(epoch FROM o.moved_to_top_at), 0), o.queued_at, o.id)
+          < ($4::smallint, COALESCE(-extract(epoch FROM $5::timestamptz), 0), $6::timestamptz, $1::uuid)`,
+    [row.id, row.group_id, row.target_machine_id, row.priority_rank, row.moved_to_top_at, row.queued_at],
+  );
+  return (ahead?.n ?? 0) + 1;
 }

@@ -4,7 +4,7 @@
  */
 import type { Queryable } from '../db/database.ts';
 import type { AccessLevel } from '../../../protocol/cloud-api.ts';
-import type { Actor, Decision } from '../policy/permissions.ts';
+import type { Actor, Decision, RunAction } from '../policy/permissions.ts';
 import { decideGroupAction, decideMachineRun, decideRunAction } from '../policy/permissions.ts';
 import { loadActor } from '../auth/authenticate.ts';
 
@@ -87,7 +87,7 @@ export async function decideRunVisibility(
   db: Queryable,
   userId: string,
   run: { environment_id: string; created_by: string; group_id: string | null; target_machine_id: string | null },
-  action: 'view' | 'cancel',
+  action: RunAction,
 ): Promise<Decision> {
   const actor = await loadActor(db, userId, run.environment_id);
   const isCreator = run.created_by === userId;
