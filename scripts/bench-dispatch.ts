@@ -7,7 +7,8 @@
  * private cluster started here with the Debian PostgreSQL binaries):
  *   1. end to end, one at a time: a run is queued while machines are free (dispatch latency);
  *   2. end to end, a burst: M no-op runs (`true` in /bin/sh, a real child process each) queued
- *      through the API as fast as it takes them (16 requests in flight);
+ *      through the API as fast as it takes them (16 requests in flight, from a load generator in
+ *      its own process — as clients are — so that the cloud's CPU is the cloud's own);
  *   3. the cloud's own capacity, NOT end to end: the same machines with "instant" agents (the
  *      real AgentConnection, but accepting, starting and finishing each assignment at once,
  *      without a child process), for (a) a burst of M runs through the API and (b) a backlog of
@@ -19,6 +20,8 @@
  * clock at millisecond resolution) and runs per second, as one table.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
@@ -216,6 +219,91 @@ async function stopFleet(fleet: ChildProcess): Promise<void> {
   await exited;
 }
 
+// ── the load generator: POST /runs from its own process ─────────────────────────────────
+
+interface LoaderConfig {
+  url: string;
+  token: string;
+  body: unknown;
+}
+
+interface LoaderResult {
+  ids: string[];
+  /** CPU ms the load generator used for this burst. */
+  cpuMs: number;
+}
+
+/**
+ * A load generator in its own process (clients are not in the cloud's process): each line on
+ * its stdin is a burst size; it queues that many runs, 16 requests in flight over keep-alive
+ * connections, and answers one JSON line with their ids and its own CPU time.
+ */
+async function startLoader(config: LoaderConfig): Promise<{ burst(count: number): Promise<LoaderResult>; stop(): Promise<void> }> {
+  const loader = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--loader'], {
+    env: { ...process.env, MR_BENCH_LOADER: JSON.stringify(config) },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: loader.stdout! });
+  const waiting: ((line: string) => void)[] = [];
+  lines.on('line', (line) => waiting.shift()?.(line));
+  const next = () => new Promise<string>((resolve, reject) => {
+    waiting.push(resolve);
+    loader.once('exit', (code) => reject(new Error(`the load generator exited (${code})`)));
+  });
+  if ((await next()) !== 'ready') throw new Error('the load generator did not start');
+  return {
+    async burst(count) {
+      const answer = next();
+      loader.stdin!.write(`${count}\n`);
+      return JSON.parse(await answer) as LoaderResult;
+    },
+    async stop() {
+      const exited = new Promise((resolve) => loader.once('exit', resolve));
+      loader.stdin!.end();
+      await exited;
+    },
+  };
+}
+
+async function runLoader(config: LoaderConfig): Promise<void> {
+  const url = new URL(`${config.url}/api/v1/runs`);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  const payload = JSON.stringify(config.body);
+  const headers = { authorization: `Bearer ${config.token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
+  const queue = () =>
+    new Promise<string>((resolve, reject) => {
+      const request = http.request({ agent, hostname: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers }, (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => {
+          if (response.statusCode === 202) resolve((JSON.parse(text) as { id: string }).id);
+          else reject(new Error(`POST /runs: ${response.statusCode} ${text}`));
+        });
+      });
+      request.on('error', reject);
+      request.end(payload);
+    });
+  process.stdout.write('ready\n');
+  for await (const line of createInterface({ input: process.stdin })) {
+    const count = Number(line);
+    const cpu = process.cpuUsage();
+    const ids: string[] = [];
+    let sent = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (sent < count) {
+          sent += 1;
+          ids.push(await queue());
+        }
+      }),
+    );
+    const used = process.cpuUsage(cpu);
+    process.stdout.write(`${JSON.stringify({ ids, cpuMs: (used.user + used.system) / 1000 } satisfies LoaderResult)}\n`);
+  }
+  agent.destroy();
+}
+
 async function bench(engine: 'pglite' | 'postgres', databaseUrl?: string): Promise<Row[]> {
   const cloud: RunningCloud = await startCloud({
     port: 0,
@@ -272,19 +360,14 @@ async function bench(engine: 'pglite' | 'postgres', databaseUrl?: string): Promi
     return fleet;
   };
 
-  const queue = () => api('POST', '/runs', { desktopFlowId: flowId, connectionId, runMode: 'Unattended' }).then((r) => r.id);
-  /** M runs through the API, 16 requests in flight. */
+  const runBody = { desktopFlowId: flowId, connectionId, runMode: 'Unattended' };
+  const queue = () => api('POST', '/runs', runBody).then((r) => r.id);
+  /** M runs through the API, 16 requests in flight, from the load generator's process. */
+  const loader = await startLoader({ url: cloud.url, token: userToken, body: runBody });
+  let loaderCpuMs = 0;
   const queueMany = async (count: number) => {
-    const ids: string[] = [];
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 16 }, async () => {
-        while (next < count) {
-          next += 1;
-          ids.push(await queue());
-        }
-      }),
-    );
+    const { ids, cpuMs } = await loader.burst(count);
+    loaderCpuMs = cpuMs;
     return ids;
   };
   const samplesOf = async (ids: string[]) => {
@@ -357,7 +440,8 @@ async function bench(engine: 'pglite' | 'postgres', databaseUrl?: string): Promi
     perSecond: instantBurst.accepted.length / elapsed,
     note:
       notSucceeded(instantBurst.failed) ??
-      `API took them in ${instantQueuedIn.toFixed(1)} s (${(RUNS / instantQueuedIn).toFixed(0)}/s); ${cpuNote(engine, instantCpu, instantBurst.accepted.length)}`,
+      `API took them in ${instantQueuedIn.toFixed(1)} s (${(RUNS / instantQueuedIn).toFixed(0)}/s); ${cpuNote(engine, instantCpu, instantBurst.accepted.length)}, ` +
+        `load generator ${(loaderCpuMs / Math.max(1, instantBurst.accepted.length)).toFixed(2)} ms`,
   });
 
   await db.query('UPDATE machine_groups SET maintenance = true WHERE id = $1', [group!.id]);
@@ -382,6 +466,7 @@ async function bench(engine: 'pglite' | 'postgres', databaseUrl?: string): Promi
     cpuPerRun: (cpu.cloud + cpu.database) / Math.max(1, backlog.accepted.length),
   });
   await stopFleet(instant);
+  await loader.stop();
   await cloud.close();
   return rows;
 }
@@ -510,6 +595,11 @@ async function runFleet(config: FleetConfig): Promise<void> {
   });
 }
 
+if (process.argv.includes('--loader')) {
+  await runLoader(JSON.parse(process.env.MR_BENCH_LOADER ?? '{}') as LoaderConfig);
+  process.exit(0);
+}
+
 if (process.argv.includes('--fleet')) {
   await runFleet(JSON.parse(process.env.MR_BENCH_FLEET ?? '{}') as FleetConfig);
   await new Promise(() => undefined);
@@ -570,6 +660,8 @@ console.log(
     '   child process — NOT end to end: it shows what the cloud (API + dispatcher + database) can do, not what machines can.',
     '** backlog: runs queued while the group was in maintenance, then released at once: the dispatcher alone (claim + assign',
     '   + accept + start + finish per run), no API in the loop.',
+    'Bursts through the API come from a load generator in its own process (16 requests in flight on keep-alive',
+    '   connections), as clients would; "cloud" CPU is the cloud process alone, the load generator\'s is given apart.',
     `graphile-worker ${graphileVersion()}: add→start of a no-op task, in its own schema on the same PostgreSQL server,`,
     `   concurrency ${MACHINES}, worker in the same process as the adder (no network hop to a machine); shown in the queued→accepted columns.`,
     ...comparison,
