@@ -37,6 +37,9 @@ export const METHOD_NAMES = [
   'listMachineRuns',
   'getRunLogs',
   'cancelRun',
+  'changeRunPriority',
+  'moveRunToTop',
+  'getRunEvents',
   'setGroupMaintenance',
   'setMachineMaintenance',
 ] as const;

@@ -38,7 +38,7 @@ import { NEW_GROUP_PASSWORD_MIN_LENGTH, type DesktopErrorEnvelope, type EventNam
 // sandboxed preload and the renderer bundle them without TypeBox.
 export * from './desktop-api-names.ts';
 import { AccessLevelSchema, Description, DisplayName, Email, Id, ObjectName } from './api/common.ts';
-import { CONNECTION_TARGET_TYPES, RUN_MODES, RUN_PRIORITIES, RUN_STATUSES, WAITING_REASONS } from './api/runs.ts';
+import { CONNECTION_TARGET_TYPES, RUN_EVENT_KINDS, RUN_MODES, RUN_PRIORITIES, RUN_STATUSES, WAITING_REASONS } from './api/runs.ts';
 
 // Type.Enum, not Type.Union(list.map(Type.Literal)): the latter's static type is `never`.
 
@@ -161,9 +161,19 @@ export type DesktopAccessEntry = Static<typeof AccessEntrySchema>;
 export const SharedAccessSchema = Type.Union([Type.Literal('CoOwner'), Type.Literal('User')]);
 export type SharedAccess = Static<typeof SharedAccessSchema>;
 
-export { RUN_STATUSES, WAITING_REASONS };
+export { RUN_EVENT_KINDS, RUN_PRIORITIES, RUN_STATUSES, WAITING_REASONS };
 export type RunStatus = (typeof RUN_STATUSES)[number];
 export type WaitingReason = (typeof WAITING_REASONS)[number];
+export type RunPriority = (typeof RUN_PRIORITIES)[number];
+export type RunEventKind = (typeof RUN_EVENT_KINDS)[number];
+
+/**
+ * What the signed-in user may do with a run now, named as the cloud's policy module names them
+ * (cloud/src/policy/permissions.ts, `RunAction`): cancel it, change its priority, move it to
+ * the top of its queue. The last two only while it is queued.
+ */
+export const RUN_ACTIONS = ['cancel', 'changePriority', 'moveToTop'] as const;
+export type RunAction = (typeof RUN_ACTIONS)[number];
 
 const NullableString = Type.Union([Type.String(), Type.Null()]);
 
@@ -187,8 +197,16 @@ export const RunSchema = Type.Object({
   error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
   /** A cancel was asked and the machine is stopping the flow. */
   cancelRequested: Type.Boolean(),
-  /** Whether the signed-in user may cancel it now (whoever queued it, those who manage its target, admins). */
-  canCancel: Type.Boolean(),
+  /** While queued: its place in its queue, in the order runs start (1 = next to run); null otherwise. */
+  queuePosition: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+  /** Set while a "Move to top" keeps it ahead of every other queued run (until its priority is changed). */
+  movedToTopAt: NullableString,
+  /**
+   * What the signed-in user may do with it now: whoever queued it may cancel it and change its
+   * priority; those who manage its target (a group's co-owners, the machine's owner) and admins
+   * may also move it to the top. Priority and Move to top only while it is queued.
+   */
+  allowedActions: Type.Array(Type.Enum(RUN_ACTIONS)),
 });
 export type DesktopRun = Static<typeof RunSchema>;
 
@@ -196,7 +214,7 @@ export const GroupRunsSchema = Type.Object({
   groupId: Id,
   /** Handed to a machine (Assigned) or running, oldest first. */
   running: Type.Array(RunSchema),
-  /** Waiting, in the order they will start: High before Normal, then oldest first. */
+  /** Waiting, in the order they will start (moved to top, then High, then Normal, oldest first). */
   queued: Type.Array(RunSchema),
   /** The last runs that ended, newest first. */
   recent: Type.Array(RunSchema),
@@ -232,6 +250,28 @@ export const RunLogsSchema = Type.Object({
   truncated: Type.Boolean(),
 });
 export type DesktopRunLogs = Static<typeof RunLogsSchema>;
+
+/**
+ * One thing that happened to a run in the queue (the cloud's `RunEvent`, protocol/api/runs.ts):
+ * `Queued` (actor, priority), `Assigned` (machine, attempt: starting on it), `Refused` (machine,
+ * code, message), `Requeued` (machine, code), `Started` (machine), `PriorityChanged` (actor,
+ * priority), `MovedToTop` (actor), `CancelRequested` (actor), `Finished` (status, code, message).
+ * A machine or person that no longer exists has a null name.
+ */
+export const RunEventSchema = Type.Object({
+  at: Type.String(),
+  kind: Type.Enum(RUN_EVENT_KINDS),
+  machine: Type.Union([Type.Object({ id: Id, name: NullableString }), Type.Null()]),
+  attempt: Type.Union([Type.Integer(), Type.Null()]),
+  actor: Type.Union([Type.Object({ id: Id, displayName: NullableString }), Type.Null()]),
+  priority: Type.Union([Type.Enum(RUN_PRIORITIES), Type.Null()]),
+  status: Type.Union([Type.Enum(RUN_STATUSES), Type.Null()]),
+  code: NullableString,
+  message: NullableString,
+});
+export type DesktopRunEvent = Static<typeof RunEventSchema>;
+export const RunEventsSchema = Type.Object({ runId: Id, events: Type.Array(RunEventSchema) });
+export type DesktopRunEvents = Static<typeof RunEventsSchema>;
 
 export const DiagnosticCheckSchema = Type.Object({
   id: Type.Union([Type.Literal('cloud'), Type.Literal('socket'), Type.Literal('clock'), Type.String()]),
@@ -382,6 +422,21 @@ export const DESKTOP_METHODS = {
     Type.Object({ runId: Id }, { additionalProperties: false }),
     RunSchema,
     'Cancels a run: a queued one ends at once, a running one is stopped on its machine.',
+  ),
+  changeRunPriority: method(
+    Type.Object({ runId: Id, priority: Type.Enum(RUN_PRIORITIES) }, { additionalProperties: false }),
+    RunSchema,
+    "Changes a queued run's priority (whoever queued it, those who manage its target); a run moved to the top goes back to its priority. RunNotQueued once a machine has it.",
+  ),
+  moveRunToTop: method(
+    Type.Object({ runId: Id }, { additionalProperties: false }),
+    RunSchema,
+    'Puts a queued run ahead of every other queued run (co-owners of its group, the machine owner, admins). RunNotQueued once a machine has it.',
+  ),
+  getRunEvents: method(
+    Type.Object({ runId: Id }, { additionalProperties: false }),
+    RunEventsSchema,
+    "A run's queue events, oldest first: queued, starting on a machine, refused by a machine, priority changed, moved to top, finished.",
   ),
   setGroupMaintenance: method(
     Type.Object({ groupId: Id, maintenance: Type.Boolean() }, { additionalProperties: false }),

@@ -54,7 +54,9 @@ import type {
   DesktopFlow,
   ListRunsQuery,
   Run,
+  RunEvents,
   RunLogs,
+  UpdateRunBody,
 } from '../../protocol/api/runs.ts';
 import type { SecretStore } from './secret-store.ts';
 
@@ -420,6 +422,18 @@ export class CloudClient {
   }
   runLogs(id: string, query: { after?: number; limit?: number } = {}): Promise<RunLogs> {
     return this.request('GET', `/runs/${enc(id)}/logs`, { query });
+  }
+  /** Change a queued run's priority (409 RunNotQueued once a machine has it). Repeating it changes nothing more. */
+  changeRunPriority(id: string, priority: UpdateRunBody['priority']): Promise<Run> {
+    return this.request('PATCH', `/runs/${enc(id)}`, { body: { priority } satisfies UpdateRunBody, idempotent: true });
+  }
+  /** Put a queued run ahead of every other queued run (co-owners, the machine's owner, admins). */
+  moveRunToTop(id: string): Promise<Run> {
+    return this.request('POST', `/runs/${enc(id)}/move-to-top`);
+  }
+  /** What happened to a run in the queue, oldest first. */
+  runEvents(id: string): Promise<RunEvents> {
+    return this.request('GET', `/runs/${enc(id)}/events`);
   }
 
   // ───────────────────────────── internals ─────────────────────────────

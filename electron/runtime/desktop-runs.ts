@@ -3,14 +3,24 @@
  * and this machine's history, from the cloud's run API (protocol/api/runs.ts), with the flow and
  * machine names filled in and what the signed-in user may do with each run.
  *
- * Who may cancel mirrors the cloud's rule (cloud/src/policy/permissions.ts `decideRunAction`):
- * whoever queued the run, admins, and those who manage its target (a group's co-owners, the
- * machine's owner). The cloud still decides; the app only avoids offering what it would refuse.
+ * What the user may do with each run (`allowedActions`) follows the cloud's rule
+ * (cloud/src/policy/permissions.ts, `decideRunAction` and its RUN_ACTIONS table), from what the
+ * cloud tells: whether the user manages the run's target (the group's or machine's own
+ * `allowedActions`, which already count admins) and whether they queued it (`createdBy`). The
+ * cloud still decides every action; the app only avoids offering what it would refuse (and shows
+ * the cloud's 403 when the two disagree, e.g. after access changed).
  *
  * Plain Node: used by the desktop service, no `electron` import.
  */
 import { FINAL_RUN_STATUSES, type DesktopFlow, type Machine, type MachineGroup, type Run, type RunStatus } from '../../protocol/cloud-api.ts';
-import type { DesktopGroupMachine, DesktopGroupRuns, DesktopMachineRuns, DesktopRun } from '../../protocol/desktop-api.ts';
+import type {
+  DesktopGroupMachine,
+  DesktopGroupRuns,
+  DesktopMachineRuns,
+  DesktopRun,
+  DesktopRunEvents,
+  RunAction,
+} from '../../protocol/desktop-api.ts';
 import { isCloudError, type CloudClient } from './cloud-client.ts';
 
 /** How many ended runs the queue and the machine's history show. */
@@ -35,10 +45,39 @@ export function toGroupMachine(m: Machine, thisMachineId: string | undefined): D
   };
 }
 
-/** The order the dispatcher starts queued runs in: High before Normal, then oldest first. */
+/**
+ * The order the dispatcher starts queued runs in, as the cloud numbers them (`queuePosition`,
+ * 1 = next); without a position (an older cloud), its rule: moved to top (latest first), then
+ * High before Normal, then oldest first.
+ */
 export function queueOrder(a: Run, b: Run): number {
-  const rank = (r: Run) => (r.priority === 'High' ? 0 : 1);
-  return rank(a) - rank(b) || a.queuedAt.localeCompare(b.queuedAt) || a.id.localeCompare(b.id);
+  if (a.queuePosition !== undefined && b.queuePosition !== undefined && a.queuePosition !== b.queuePosition) {
+    return a.queuePosition - b.queuePosition;
+  }
+  const rank = (r: Run) => (r.movedToTopAt ? -1 : r.priority === 'High' ? 0 : 1);
+  return (
+    rank(a) - rank(b) ||
+    (b.movedToTopAt ?? '').localeCompare(a.movedToTopAt ?? '') ||
+    a.queuedAt.localeCompare(b.queuedAt) ||
+    a.id.localeCompare(b.id)
+  );
+}
+
+/**
+ * What the user may do with a run now. Who may (the cloud's RUN_ACTIONS): those who manage its
+ * target everything, whoever queued it cancel and change priority, anyone else who sees it
+ * nothing. When: cancel until it ends (not twice), priority and move to top while it is queued.
+ */
+export function allowedRunActions(run: Run, relation: { isCreator: boolean; managesTarget: boolean }): RunAction[] {
+  const may: readonly RunAction[] = relation.managesTarget
+    ? ['cancel', 'changePriority', 'moveToTop']
+    : relation.isCreator
+      ? ['cancel', 'changePriority']
+      : [];
+  const finished = isFinished(run.status);
+  return may.filter((action) =>
+    action === 'cancel' ? !finished && run.cancelRequestedAt === null : run.status === 'Queued',
+  );
 }
 
 /**
@@ -112,6 +151,7 @@ export interface ViewContext {
 
 export function toDesktopRun(run: Run, context: ViewContext): DesktopRun {
   const finished = isFinished(run.status);
+  const queued = run.status === 'Queued';
   return {
     id: run.id,
     status: run.status,
@@ -129,7 +169,57 @@ export function toDesktopRun(run: Run, context: ViewContext): DesktopRun {
     waitingDetail: run.status === 'Queued' ? (run.waitingDetail ?? null) : null,
     error: run.error ? { code: run.error.code, message: run.error.message } : null,
     cancelRequested: run.cancelRequestedAt !== null && !finished,
-    canCancel: !finished && run.cancelRequestedAt === null && (run.createdBy === context.userId || context.managesTarget(run)),
+    queuePosition: queued ? (run.queuePosition ?? null) : null,
+    movedToTopAt: queued ? (run.movedToTopAt ?? null) : null,
+    allowedActions: allowedRunActions(run, { isCreator: run.createdBy === context.userId, managesTarget: context.managesTarget(run) }),
+  };
+}
+
+/**
+ * One run as the app shows it, after an action on it (cancel, priority, move to top): whether
+ * the user manages its target is asked of the cloud (its group's or machine's allowed actions).
+ */
+export async function describeRun(
+  cloud: CloudClient,
+  names: RunNames,
+  run: Run,
+  who: { userId: string | null; thisMachineId: string | undefined },
+): Promise<DesktopRun> {
+  let manages = false;
+  try {
+    if (run.target.type === 'MachineGroup') {
+      const group = await cloud.getGroup(run.target.id);
+      names.rememberTarget(group.id, group.name);
+      manages = group.allowedActions.includes('editDetails');
+    } else {
+      const machine = await cloud.getMachine(run.target.id);
+      names.rememberMachines([machine]);
+      names.rememberTarget(machine.id, machine.name);
+      manages = machine.access === 'Owner' || machine.allowedActions.includes('edit');
+    }
+  } catch (error) {
+    // Whoever queued a run sees it without seeing its target: they just do not manage it.
+    if (!isCloudError(error, 'NotFound')) throw error;
+  }
+  return toDesktopRun(run, { names, ...who, managesTarget: () => manages });
+}
+
+/** A run's queue events, oldest first, with the optional fields the cloud leaves out made explicit. */
+export async function runEvents(cloud: CloudClient, runId: string): Promise<DesktopRunEvents> {
+  const { runId: id, events } = await cloud.runEvents(runId);
+  return {
+    runId: id,
+    events: events.map((e) => ({
+      at: e.at,
+      kind: e.kind,
+      machine: e.machine ? { id: e.machine.id, name: e.machine.name } : null,
+      attempt: e.attempt ?? null,
+      actor: e.actor ? { id: e.actor.id, displayName: e.actor.displayName } : null,
+      priority: e.priority ?? null,
+      status: e.status ?? null,
+      code: e.code ?? null,
+      message: e.message ?? null,
+    })),
   };
 }
 

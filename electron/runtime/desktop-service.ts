@@ -42,7 +42,7 @@ import type { AgentState } from './agent-connection.ts';
 import { CloudClient, CloudError, normalizeServerUrl } from './cloud-client.ts';
 import { GroupCryptoError } from './group-crypto.ts';
 import { createMachineAgent, type MachineAgent } from './machine-agent.ts';
-import { RunNames, groupRuns, machineRuns, toDesktopRun, toGroupMachine } from './desktop-runs.ts';
+import { RunNames, describeRun, groupRuns, machineRuns, runEvents, toGroupMachine } from './desktop-runs.ts';
 import { changeGroupPassword, joinGroup, leaveGroup, type MembershipPhase } from './membership.ts';
 import { RuntimeProfile, type OpenProfileOptions } from './profile.ts';
 import type { RunExecutorEvent } from './run-executor.ts';
@@ -886,10 +886,7 @@ class RuntimeDesktopService implements DesktopService {
 
   listGroupRuns(params: MethodParams<'listGroupRuns'>): Promise<MethodResult<'listGroupRuns'>> {
     return this.guard('listGroupRuns', async () =>
-      groupRuns(await this.userCloud(), this.runNames, params.groupId, {
-        userId: this.userId(),
-        thisMachineId: this.profile.settings.get('machineId'),
-      }),
+      groupRuns(await this.userCloud(), this.runNames, params.groupId, this.runViewer()),
     );
   }
 
@@ -907,17 +904,39 @@ class RuntimeDesktopService implements DesktopService {
     });
   }
 
+  private runViewer(): { userId: string | null; thisMachineId: string | undefined } {
+    return { userId: this.userId(), thisMachineId: this.profile.settings.get('machineId') };
+  }
+
   cancelRun(params: MethodParams<'cancelRun'>): Promise<MethodResult<'cancelRun'>> {
     return this.guard('cancelRun', async () => {
-      const run = await (await this.userCloud()).cancelRun(params.runId);
+      const cloud = await this.userCloud();
+      const run = await cloud.cancelRun(params.runId);
       this.log.write('info', `asked to cancel run ${run.id} (now ${run.status})`);
-      return toDesktopRun(run, {
-        names: this.runNames,
-        userId: this.userId(),
-        thisMachineId: this.profile.settings.get('machineId'),
-        managesTarget: () => true,
-      });
+      return describeRun(cloud, this.runNames, run, this.runViewer());
     });
+  }
+
+  changeRunPriority(params: MethodParams<'changeRunPriority'>): Promise<MethodResult<'changeRunPriority'>> {
+    return this.guard('changeRunPriority', async () => {
+      const cloud = await this.userCloud();
+      const run = await cloud.changeRunPriority(params.runId, params.priority);
+      this.log.write('info', `priority of run ${run.id} set to ${run.priority} (queue position ${run.queuePosition ?? '-'})`);
+      return describeRun(cloud, this.runNames, run, this.runViewer());
+    });
+  }
+
+  moveRunToTop(params: MethodParams<'moveRunToTop'>): Promise<MethodResult<'moveRunToTop'>> {
+    return this.guard('moveRunToTop', async () => {
+      const cloud = await this.userCloud();
+      const run = await cloud.moveRunToTop(params.runId);
+      this.log.write('info', `run ${run.id} moved to the top of its queue`);
+      return describeRun(cloud, this.runNames, run, this.runViewer());
+    });
+  }
+
+  getRunEvents(params: MethodParams<'getRunEvents'>): Promise<MethodResult<'getRunEvents'>> {
+    return this.guard('getRunEvents', async () => runEvents(await this.userCloud(), params.runId));
   }
 
   setGroupMaintenance(params: MethodParams<'setGroupMaintenance'>): Promise<MethodResult<'setGroupMaintenance'>> {

@@ -15,7 +15,7 @@ import {
   useRestoreFocusTarget,
 } from '@fluentui/react-components';
 import type { DesktopRun } from '../../../../protocol/desktop-api.ts';
-import { RUN_STATUS_LABEL, formatDuration, formatRunTime, isRunFinished, runWhereabouts } from './run-labels.ts';
+import { RUN_STATUS_LABEL, formatDuration, formatRunTime, runWhereabouts } from './run-labels.ts';
 
 export type RunColumn = 'position' | 'flow' | 'status' | 'priority' | 'where' | 'waiting' | 'queued' | 'started' | 'finished' | 'duration';
 
@@ -142,7 +142,7 @@ export function RunTable({
                     View log
                   </Button>
                 )}
-                {onCancel && run.canCancel && !isRunFinished(run) && (
+                {onCancel && run.allowedActions.includes('cancel') && (
                   <Button
                     size="small"
                     disabledFocusable={cancelling === run.id}

@@ -18,7 +18,9 @@ const run = (patch: Partial<DesktopRun> = {}): DesktopRun => ({
   waitingDetail: null,
   error: null,
   cancelRequested: false,
-  canCancel: true,
+  queuePosition: null,
+  movedToTopAt: null,
+  allowedActions: ['cancel'],
   ...patch,
 });
 
