@@ -24,6 +24,7 @@ const CONFLICT_CODES = new Set([
   'ChallengeExpired',
   'ConnectionBroken',
   'RunFinished',
+  'RunNotQueued',
 ]);
 const AUTH_CODES = new Set(['Unauthorized', 'Forbidden', 'NotSignedIn', 'NotRegistered']);
 

@@ -5,7 +5,7 @@
  * and ends with one sentence (or one JSON document with `--json`) and a contract exit code.
  */
 import os from 'node:os';
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { RuntimeProfile } from '../runtime/profile.ts';
 import { CloudError, type CloudClient } from '../runtime/cloud-client.ts';
 import { GroupCryptoError } from '../runtime/group-crypto.ts';
@@ -13,6 +13,7 @@ import { SecretStoreError } from '../runtime/secret-store.ts';
 import { changeGroupPassword, joinGroup, leaveGroup, resolveGroup } from '../runtime/membership.ts';
 import { createMachineAgent } from '../runtime/machine-agent.ts';
 import { RUNTIME_VERSION } from '../runtime/version.ts';
+import { RUN_STATUSES, type Run, type RunEvent } from '../../protocol/cloud-api.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
 import { createOutput, type Output } from './output.ts';
 import { SecretReader, secretOnCommandLine } from './secret-input.ts';
@@ -499,6 +500,161 @@ program
       }
       await new Promise((resolve) => setTimeout(resolve, 300));
     }
+  });
+
+// ── runs: the queue, for scripts and for people without the app ──
+
+const runs = program.command('runs').description('runs: list a queue, follow one, reorder or cancel it');
+
+/** A run id from the command line: a UUID, or a clear usage error before any request. */
+function runId(value: string): string {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value.trim())) {
+    throw new UsageError(`"${value}" is not a run id (ids look like 4359c0de-…; list them with: machine-runtime runs list)`);
+  }
+  return value.trim();
+}
+
+function runStateNote(run: Run): string {
+  if (run.status === 'Queued') return `#${run.queuePosition ?? '?'} ${run.waitingReason ?? ''}`.trim();
+  if (run.error) return `${run.error.code}`;
+  return run.cancelRequestedAt && !FINAL_STATES.has(run.status) ? 'cancel requested' : '';
+}
+
+runs
+  .command('list')
+  .description("a group's queue and recent runs (--group), a machine's (--machine), or yours; queued runs first, in the order they start")
+  .option('--group <nameOrId>', 'the machine group')
+  .option('--machine <id>', 'a machine id')
+  .addOption(new Option('--status <status>', 'only runs in this state').choices(['queued', 'assigned', 'running', 'succeeded', 'failed', 'cancelled', 'timedout']))
+  .option('--limit <n>', 'at most this many runs (default 100)')
+  .action(async (options: { group?: string; machine?: string; status?: string; limit?: string }) => {
+    if (options.group && options.machine) throw new UsageError('give --group or --machine, not both');
+    const profile = await openProfile();
+    const cloud = await openCloud(profile);
+    const groupId = options.group ? (await resolveGroup(cloud, options.group, 'user')).id : undefined;
+    const status = options.status ? RUN_STATUSES.find((s) => s.toLowerCase() === options.status) : undefined;
+    const list = await cloud.listRuns({
+      ...(groupId ? { groupId } : {}),
+      ...(options.machine ? { machineId: options.machine } : {}),
+      ...(status ? { status } : {}),
+      ...(options.limit ? { limit: positiveInteger(options.limit, '--limit') } : {}),
+    });
+    // Queued runs in dispatch order (1 = next to run), then the others newest first, as the cloud lists them.
+    const queued = list.filter((r) => r.status === 'Queued').sort((a, b) => (a.queuePosition ?? 0) - (b.queuePosition ?? 0));
+    const flows = new Map((await cloud.listDesktopFlows()).map((f) => [f.id, f.name]));
+    output.table(
+      [...queued, ...list.filter((r) => r.status !== 'Queued')],
+      [
+        { header: 'STATUS', value: (r) => r.status },
+        { header: 'NOTE', value: runStateNote },
+        { header: 'PRIORITY', value: (r) => (r.movedToTopAt && r.status === 'Queued' ? `${r.priority} (top)` : r.priority) },
+        { header: 'FLOW', value: (r) => flows.get(r.desktopFlowId) ?? r.desktopFlowId },
+        { header: 'MODE', value: (r) => r.runMode },
+        { header: 'MACHINE', value: (r) => r.machineId ?? '-' },
+        { header: 'QUEUED', value: (r) => isoOrDash(r.queuedAt) },
+        { header: 'ID', value: (r) => r.id },
+      ],
+      'No runs here. Queue one with: machine-runtime run --flow F --connection C',
+    );
+  });
+
+/** One line per queue event, for people. */
+function describeEvent(event: RunEvent): string {
+  const machine = event.machine ? (event.machine.name ?? `machine ${event.machine.id}`) : 'a machine';
+  const by = event.actor ? ` by ${event.actor.displayName ?? event.actor.id}` : '';
+  const why = `${event.code ?? ''}${event.message ? `: ${event.message}` : ''}`;
+  switch (event.kind) {
+    case 'Queued':
+      return `queued${by} (${event.priority ?? 'Normal'})`;
+    case 'Assigned':
+      return `starting on ${machine} (attempt ${event.attempt ?? '?'})`;
+    case 'Refused':
+      return `${machine} refused it: ${why}`;
+    case 'Requeued':
+      return `back in the queue from ${machine}: ${why}`;
+    case 'Started':
+      return `started on ${machine}`;
+    case 'PriorityChanged':
+      return `priority changed to ${event.priority ?? '?'}${by}`;
+    case 'MovedToTop':
+      return `moved to the top of the queue${by}`;
+    case 'CancelRequested':
+      return `cancel requested${by}`;
+    case 'Finished':
+      return `finished: ${event.status ?? '?'}${why ? ` (${why})` : ''}`;
+  }
+}
+
+runs
+  .command('show')
+  .description("a run's state and its queue events (queued, starting on a machine, refused, priority changed, moved to top, finished)")
+  .argument('<runId>', 'the run')
+  .action(async (id: string) => {
+    const cloud = await openCloud(await openProfile());
+    const run = await cloud.getRun(runId(id));
+    const { events } = await cloud.runEvents(run.id);
+    if (output.json) {
+      output.result('', { run, events });
+      return;
+    }
+    const waiting = run.status === 'Queued' ? ` — #${run.queuePosition ?? '?'} in the queue; ${run.waitingDetail ?? run.waitingReason ?? ''}` : '';
+    output.result(
+      [
+        `Run ${run.id}: ${run.status}${run.error ? ` (${run.error.code}: ${run.error.message})` : ''}${waiting}`,
+        ...events.map((e) => `  ${isoOrDash(e.at)}  ${describeEvent(e)}`),
+      ].join('\n'),
+      null,
+    );
+  });
+
+runs
+  .command('logs')
+  .description("a run's log lines, oldest first")
+  .argument('<runId>', 'the run')
+  .action(async (id: string) => {
+    const cloud = await openCloud(await openProfile());
+    const logs = await cloud.runLogs(runId(id));
+    if (output.json) {
+      output.result('', logs);
+      return;
+    }
+    const lines = logs.lines.map((l) => `${l.stream === 'stderr' ? '!' : l.stream === 'system' ? '#' : '|'} ${l.line}`);
+    if (logs.truncated) lines.push('# (the run wrote more lines than the cloud keeps)');
+    output.result(lines.length > 0 ? lines.join('\n') : 'No log lines (yet).', logs);
+  });
+
+runs
+  .command('priority')
+  .description("change a queued run's priority (whoever queued it, or a co-owner)")
+  .argument('<runId>', 'the run')
+  .addArgument(new Argument('<priority>', 'the new priority').choices(['high', 'normal']))
+  .action(async (id: string, priority: 'high' | 'normal') => {
+    const cloud = await openCloud(await openProfile());
+    const run = await cloud.changeRunPriority(runId(id), priority === 'high' ? 'High' : 'Normal');
+    output.result(`Run ${run.id} is now ${run.priority}, #${run.queuePosition ?? '?'} in the queue.`, run);
+  });
+
+runs
+  .command('move-to-top')
+  .description('put a queued run ahead of every other queued run (co-owners, owners, admins)')
+  .argument('<runId>', 'the run')
+  .action(async (id: string) => {
+    const cloud = await openCloud(await openProfile());
+    const run = await cloud.moveRunToTop(runId(id));
+    output.result(`Run ${run.id} is next to run (#${run.queuePosition ?? 1} in the queue).`, run);
+  });
+
+runs
+  .command('cancel')
+  .description('cancel a run: a queued one ends at once, a running one is stopped on its machine')
+  .argument('<runId>', 'the run')
+  .action(async (id: string) => {
+    const cloud = await openCloud(await openProfile());
+    const run = await cloud.cancelRun(runId(id));
+    output.result(
+      FINAL_STATES.has(run.status) ? `Run ${run.id} is ${run.status}.` : `Run ${run.id}: cancel requested; its machine is stopping it.`,
+      run,
+    );
   });
 
 // ── agent ──

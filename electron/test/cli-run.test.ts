@@ -69,4 +69,76 @@ describe('machine-runtime run', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('NotFound');
   });
+
+  it('lists a queue in dispatch order, reorders it, shows a run\'s story and cancels', { timeout: 180_000 }, async () => {
+    // The group's only machine goes offline: runs wait in the queue.
+    agent.kill('SIGTERM');
+    await new Promise((resolve) => agent.once('exit', resolve));
+    const queue = async (priority: string) => {
+      const queued = await admin(['run', '--flow', 'Greet', '--connection', 'farm', '--priority', priority, '--inputs', `{"name":"${priority}"}`, '--json']);
+      expect(queued.code, queued.stderr).toBe(0);
+      return (JSON.parse(queued.stdout) as { id: string }).id;
+    };
+    const first = await queue('normal');
+    const second = await queue('normal');
+    const urgent = await queue('high');
+    const order = async () => {
+      const listed = await admin(['runs', 'list', '--group', 'Farm', '--status', 'queued', '--json']);
+      expect(listed.code, listed.stderr).toBe(0);
+      return (JSON.parse(listed.stdout) as { id: string; queuePosition: number }[])
+        .sort((a, b) => a.queuePosition - b.queuePosition)
+        .map((r) => r.id)
+        .filter((id) => [first, second, urgent].includes(id));
+    };
+    expect(await order()).toEqual([urgent, first, second]);
+
+    const raised = await admin(['runs', 'priority', second, 'high']);
+    expect(raised.code, raised.stderr).toBe(0);
+    expect(raised.stdout).toMatch(/is now High, #1 in the queue/);
+    const moved = await admin(['runs', 'move-to-top', first]);
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(moved.stdout).toMatch(/is next to run/);
+    expect(await order()).toEqual([first, second, urgent]);
+
+    const table = await admin(['runs', 'list', '--group', 'Farm']);
+    expect(table.stdout.split('\n')[0]).toMatch(/^STATUS\s+NOTE\s+PRIORITY\s+FLOW/);
+    expect(table.stdout).toMatch(/Queued\s+#1 NoMachineOnline\s+Normal \(top\)\s+Greet/);
+
+    const story = await admin(['runs', 'show', first]);
+    expect(story.code, story.stderr).toBe(0);
+    expect(story.stdout).toMatch(/^Run [0-9a-f-]{36}: Queued — #1 in the queue; No machine of the target is online\./);
+    expect(story.stdout).toMatch(/queued by IT \(Normal\)\n.*moved to the top of the queue by IT/);
+
+    // Bad input: a clear sentence and the usage exit code, before any request.
+    const badId = await admin(['runs', 'show', 'not-a-run']);
+    expect(badId.code).toBe(2);
+    expect(badId.stderr).toMatch(/is not a run id/);
+    expect((await admin(['runs', 'priority', second, 'urgent'])).code).toBe(2);
+
+    // The machine comes back: the moved run goes first, then the High one.
+    agent = startCli(path.join(dir, 'vm1'), ['agent']);
+    let startedAt: string[] = [];
+    for (;;) {
+      const listed = JSON.parse((await admin(['runs', 'list', '--group', 'Farm', '--json'])).stdout) as { id: string; status: string; startedAt: string }[];
+      const ours = [first, second, urgent].map((id) => listed.find((r) => r.id === id)!);
+      if (ours.every((r) => r.status === 'Succeeded')) {
+        startedAt = ours.map((r) => r.startedAt);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    expect([...startedAt].sort()).toEqual(startedAt);
+    const ended = await admin(['runs', 'show', first]);
+    expect(ended.stdout).toMatch(/starting on vm1 \(attempt 1\)\n.*started on vm1\n.*finished: Succeeded/);
+
+    // Reordering or cancelling a run that already ended is a conflict (exit 5), with the reason.
+    const late = await admin(['runs', 'move-to-top', first]);
+    expect(late.code).toBe(5);
+    expect(late.stderr).toMatch(/no longer queued \(Succeeded\).*RunNotQueued/);
+    const cancelLate = await admin(['runs', 'cancel', first]);
+    expect(cancelLate.code).toBe(5);
+    expect(cancelLate.stderr).toContain('RunFinished');
+    const logs = await admin(['runs', 'logs', first]);
+    expect(logs.stdout).toContain('| hello normal as robot');
+  });
 });
