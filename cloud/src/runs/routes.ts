@@ -18,14 +18,17 @@ import {
 } from '../../../protocol/cloud-api.ts';
 import { loadActor, requireUser } from '../auth/authenticate.ts';
 import { ApiError } from '../http/problem.ts';
-import { recordAudit } from '../audit/audit.ts';
+import { auditInsertFrom, recordAudit } from '../audit/audit.ts';
 import { canSeeGroup, decideMachineAction } from '../policy/permissions.ts';
-import { decideRunOnTarget, decideRunVisibility, groupAccessOf, loadTarget } from './targets.ts';
+import { decideRunOnTarget, decideRunVisibility, groupAccessOf, loadRunRequest } from './targets.ts';
 import { RUN_COLUMNS, loadRun, runView, type RunRow } from './run-view.ts';
 import { dispatcherOf } from './dispatcher.ts';
+import { WAKE_CHANNEL, wakePayload } from './wakeups.ts';
 
 /** Statements run for every queued run: prepared once per connection (database.ts). */
 const PREPARED = { prepare: true } as const;
+const LOCK_GROUP = 'SELECT id FROM machine_groups WHERE id = $1 FOR UPDATE';
+const LOCK_MACHINE = 'SELECT id FROM machines WHERE id = $1 FOR UPDATE';
 
 const problem = { $ref: 'Problem#' };
 /** Inputs travel on the agent socket: keep them small. */
@@ -51,35 +54,20 @@ export const runRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (a
     async (request, reply) => {
       const caller = requireUser(request);
       const body = request.body as CreateRunBody;
-      const inputs = body.inputs ?? {};
-      if (Buffer.byteLength(JSON.stringify(inputs)) > MAX_INPUTS_BYTES) {
+      const inputs = JSON.stringify(body.inputs ?? {});
+      if (Buffer.byteLength(inputs) > MAX_INPUTS_BYTES) {
         throw new ApiError('ValidationFailed', `Run inputs are limited to ${MAX_INPUTS_BYTES / 1024} KiB of JSON.`);
       }
-      const [connection] = await db.query<{
-        id: string;
-        environment_id: string;
-        target_type: 'MachineGroup' | 'Machine';
-        target_id: string;
-        status: string;
-        broken_reason: string | null;
-      }>(
-        'SELECT id, environment_id, target_type, target_id, status, broken_reason FROM connections WHERE id = $1 AND owner_id = $2',
-        [body.connectionId, caller.userId],
-        PREPARED,
-      );
-      if (!connection) throw new ApiError('NotFound', 'The connection was not found (connections are personal: use one of yours).');
-      const [flow] = await db.query<{ id: string; name: string }>(
-        'SELECT id, name FROM desktop_flows WHERE id = $1 AND environment_id = $2',
-        [body.desktopFlowId, connection.environment_id],
-        PREPARED,
-      );
+      // Connection, flow, target, access and roles: one statement (targets.ts).
+      const found = await loadRunRequest(db, caller.userId, body.connectionId, body.desktopFlowId);
+      if (!found) throw new ApiError('NotFound', 'The connection was not found (connections are personal: use one of yours).');
+      const { connection, flow, target, actor } = found;
       if (!flow) throw new ApiError('NotFound', "The desktop flow was not found in the connection's environment.");
       if (connection.status === 'Broken') {
-        throw new ApiError('ConnectionBroken', `The connection is broken: ${connection.broken_reason ?? 'create it again.'}`);
+        throw new ApiError('ConnectionBroken', `The connection is broken: ${connection.brokenReason ?? 'create it again.'}`);
       }
-      const target = await loadTarget(db, connection.target_type, connection.target_id, caller.userId);
       if (!target) throw new ApiError('ConnectionBroken', 'The connection is broken: its target was deleted.');
-      const decision = decideRunOnTarget(await loadActor(db, caller.userId, target.environmentId), target);
+      const decision = decideRunOnTarget(actor, target);
       if (decision === 'hidden') throw new ApiError('NotFound', 'The target of this connection was not found.');
       if (decision === 'forbidden') throw new ApiError('Forbidden', `You may not run desktop flows on ${target.name}.`);
 
@@ -88,25 +76,37 @@ export const runRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (a
       const machineId = target.type === 'Machine' ? target.id : null;
       const id = await db.transaction(async (tx) => {
         // The row lock on the target orders concurrent submissions, so the limit holds under load.
-        const lockSql = groupId ? 'SELECT id FROM machine_groups WHERE id = $1 FOR UPDATE' : 'SELECT id FROM machines WHERE id = $1 FOR UPDATE';
-        const [locked] = await tx.query(lockSql, [target.id], PREPARED);
+        const [locked] = await tx.query(groupId ? LOCK_GROUP : LOCK_MACHINE, [target.id], PREPARED);
         if (!locked) throw new ApiError('ConnectionBroken', 'The connection is broken: its target was deleted.');
-        const [count] = await tx.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM runs WHERE status = 'Queued' AND ${groupId ? 'group_id' : 'target_machine_id'} = $1`,
-          [target.id],
-          PREPARED,
-        );
-        if ((count?.n ?? 0) >= config.runs.maxQueuedPerTarget) {
-          throw new ApiError(
-            'QueueFull',
-            `${target.name} already has ${config.runs.maxQueuedPerTarget} queued runs; wait for some to start or cancel them.`,
-          );
-        }
-        const [row] = await tx.query<{ id: string }>(
-          `INSERT INTO runs (environment_id, flow_id, connection_id, created_by, group_id, target_machine_id, run_mode, priority,
-                             priority_rank, inputs, queued_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11) RETURNING id`,
+        // A statement of its own after the lock: in READ COMMITTED its snapshot is taken now, so the
+        // count sees every run committed by whoever held the lock before (the limit stays exact).
+        // It counts, inserts the run when there is room, writes its audit record and announces it
+        // to the other instances (NOTIFY, delivered at commit): the rest of the transaction at once.
+        const audit = auditInsertFrom('queued_run', 'id', 14, {
+          actor: caller,
+          action: 'run.queued',
+          targetType: 'run',
+          environmentId: target.environmentId,
+          detail: { flow: flow.name, target: { type: target.type, id: target.id }, runMode: body.runMode, priority },
+        });
+        const wake = wakePayload(dispatcherOf(context).instanceId, { kind: 'queued', groupId, machineId });
+        const [queued] = await tx.query<{ waiting: number; id: string | null }>(
+          `WITH waiting AS (
+             SELECT count(*)::int AS n FROM runs WHERE status = 'Queued' AND ${groupId ? 'group_id' : 'target_machine_id'} = $1
+           ), queued_run AS (
+             INSERT INTO runs (environment_id, flow_id, connection_id, created_by, group_id, target_machine_id, run_mode, priority,
+                               priority_rank, inputs, queued_at)
+             SELECT $2::uuid, $3::uuid, $4::uuid, $5::uuid, $6::uuid, $7::uuid, $8::text, $9::text, $10::smallint, $11::jsonb, $12::timestamptz
+               FROM waiting WHERE waiting.n < $13
+             RETURNING id
+           ), audit AS (
+             ${audit.sql}
+           ), wake AS (
+             SELECT pg_notify($20, $21) FROM queued_run
+           )
+           SELECT (SELECT n FROM waiting) AS waiting, (SELECT id FROM queued_run) AS id, (SELECT count(*) FROM wake) AS announced`,
           [
+            target.id,
             target.environmentId,
             flow.id,
             connection.id,
@@ -116,23 +116,24 @@ export const runRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (a
             body.runMode,
             priority,
             priority === 'High' ? 0 : 1,
-            JSON.stringify(inputs),
+            inputs,
             config.now(),
+            config.runs.maxQueuedPerTarget,
+            ...audit.params,
+            WAKE_CHANNEL,
+            wake,
           ],
           PREPARED,
         );
-        await recordAudit(tx, {
-          actor: caller,
-          action: 'run.queued',
-          targetType: 'run',
-          targetId: row!.id,
-          environmentId: target.environmentId,
-          detail: { flow: flow.name, target: { type: target.type, id: target.id }, runMode: body.runMode, priority },
-        });
-        // The instance holding the target's machines (maybe another one) hands it out at once.
-        await dispatcherOf(context).announce(tx, [{ kind: 'queued', groupId, machineId }]);
-        return row!.id;
+        if (!queued?.id) {
+          throw new ApiError(
+            'QueueFull',
+            `${target.name} already has ${config.runs.maxQueuedPerTarget} queued runs; wait for some to start or cancel them.`,
+          );
+        }
+        return queued.id;
       });
+      // The instance holding the target's machines (maybe another one: the NOTIFY above) hands it out at once.
       dispatcherOf(context).runQueued({ groupId, machineId });
       return reply.status(202).send({ id, status: 'Queued' as const });
     },

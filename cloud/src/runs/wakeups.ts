@@ -62,6 +62,15 @@ export function parseWake(payload: string): { from: string; event: WakeEvent } |
   return null;
 }
 
+/**
+ * The NOTIFY payload of one event, for a statement that announces its own change (POST /runs
+ * folds `pg_notify(WAKE_CHANNEL, payload)` into the INSERT of the run: same transaction, same
+ * delivery at commit, one round trip less).
+ */
+export function wakePayload(instanceId: string, event: WakeEvent): string {
+  return encode(instanceId, event);
+}
+
 /** Announces events on `tx` (one statement); they reach the other instances when it commits. */
 export async function announce(tx: Queryable, instanceId: string, events: readonly WakeEvent[]): Promise<void> {
   if (events.length === 0) return;
