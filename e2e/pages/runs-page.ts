@@ -1,6 +1,7 @@
 /**
  * Runs in the app: a group's Run queue tab (in its details), this machine's Runs section (on
- * Machine settings), a run's log dialog, and the maintenance switch with its "Activate" prompt.
+ * Machine settings), a run's log dialog, its menu (Queue events, Change priority, Move to top)
+ * and queue events dialog, and the maintenance switch with its "Activate" prompt.
  */
 import { expect, type Locator, type Page } from '@playwright/test';
 
@@ -76,6 +77,20 @@ export class RunLogDialog {
   }
 }
 
+/** A run's queue events: one sentence per event, oldest first. */
+export class RunEventsDialog {
+  constructor(readonly root: Locator) {}
+
+  get events(): Locator {
+    return this.root.getByRole('list', { name: /^Queue events of / }).getByRole('listitem');
+  }
+
+  async close(): Promise<void> {
+    await this.root.getByRole('button', { name: 'Close', exact: true }).click();
+    await expect(this.root).toBeHidden();
+  }
+}
+
 /** What shows runs: the Run queue tab of a group's details, or the Runs section of Machine settings. */
 export class RunsView {
   constructor(
@@ -96,6 +111,43 @@ export class RunsView {
     const dialog = this.page.getByRole('dialog', { name: `Log: ${flow}` });
     await expect(dialog).toBeVisible();
     return new RunLogDialog(dialog);
+  }
+
+  /** Opens a run's menu (its row's "More actions for the run of …"); returns the open menu. */
+  async openMenu(row: Locator, flow: string): Promise<Locator> {
+    await row.getByRole('button', { name: `More actions for the run of ${flow}` }).click();
+    const menu = this.page.getByRole('menu');
+    await expect(menu).toBeVisible();
+    return menu;
+  }
+
+  /** What a run's menu offers: its items' names (menu items and priority choices). */
+  async menuOffers(row: Locator, flow: string): Promise<string[]> {
+    const menu = await this.openMenu(row, flow);
+    const names = (await menu.locator('[role="menuitem"], [role="menuitemradio"]').allInnerTexts()).map((t) => t.trim());
+    await this.page.keyboard.press('Escape');
+    await expect(menu).toBeHidden();
+    return names;
+  }
+
+  async changePriority(row: Locator, flow: string, priority: 'High' | 'Normal'): Promise<void> {
+    const menu = await this.openMenu(row, flow);
+    await menu.getByRole('menuitemradio', { name: `${priority} priority` }).click();
+    await expect(menu).toBeHidden();
+  }
+
+  async moveToTop(row: Locator, flow: string): Promise<void> {
+    const menu = await this.openMenu(row, flow);
+    await menu.getByRole('menuitem', { name: 'Move to top' }).click();
+    await expect(menu).toBeHidden();
+  }
+
+  async openEvents(row: Locator, flow: string): Promise<RunEventsDialog> {
+    const menu = await this.openMenu(row, flow);
+    await menu.getByRole('menuitem', { name: 'Queue events' }).click();
+    const dialog = this.page.getByRole('dialog', { name: `Queue events: ${flow}` });
+    await expect(dialog).toBeVisible();
+    return new RunEventsDialog(dialog);
   }
 
   /** A group's details open on Machines; this switches to its Run queue tab. */

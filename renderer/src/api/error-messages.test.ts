@@ -10,6 +10,7 @@ describe('error messages', () => {
     expect(describeError({ code: 'NameTaken', message: 'x' })).toMatch(/already taken/);
     expect(describeError({ code: 'Forbidden', message: 'x' })).toMatch(/not allowed/);
     expect(describeError({ code: 'Unreachable', message: 'x' })).toMatch(/cannot be reached/);
+    expect(describeError({ code: 'RunNotQueued', message: 'x' })).toMatch(/no longer waiting in the queue/);
   });
 
   it('tells how long to wait when rate limited', () => {

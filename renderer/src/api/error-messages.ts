@@ -30,6 +30,7 @@ const MESSAGES: Partial<Record<DesktopErrorCode, string | ((e: DesktopErrorEnvel
   ValidationFailed: (e) => `Some values are not valid. ${e.message}`,
   QueueFull: 'The queue of this group is full.',
   RunFinished: 'The run has already ended.',
+  RunNotQueued: 'The run is no longer waiting in the queue: a machine has taken it, or it has ended. Only queued runs can be reordered.',
   UntrustedSender: 'This window is not allowed to talk to Machine Runtime.',
   InternalError: 'Something went wrong. Try again; if it keeps failing, export the logs from Troubleshoot.',
 };

@@ -1,15 +1,28 @@
 /**
  * A group's run queue (the model portal's "Run queue" tab): Running, Queued in the order they
- * will start (with why each waits), and the last runs that ended. Refreshed every few seconds
- * while shown, and on Refresh. Cancel is offered for the runs the user may cancel.
+ * will start ("Next to run" first, with why each waits), and the last runs that ended. Refreshed
+ * every few seconds while shown, on Refresh, and at once after an action. Per run, what the user
+ * may do (`allowedActions`): Cancel, and in its menu Change priority and Move to top; every run's
+ * menu opens its queue events. A refused action shows in a message bar above the queue.
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { Button, MessageBar, MessageBarBody, Spinner, Subtitle2, makeStyles, tokens } from '@fluentui/react-components';
-import { ArrowClockwiseRegular } from '@fluentui/react-icons';
-import type { DesktopGroup, DesktopRun } from '../../../../protocol/desktop-api.ts';
+import {
+  Button,
+  MessageBar,
+  MessageBarActions,
+  MessageBarBody,
+  MessageBarTitle,
+  Spinner,
+  Subtitle2,
+  makeStyles,
+  tokens,
+} from '@fluentui/react-components';
+import { ArrowClockwiseRegular, DismissRegular } from '@fluentui/react-icons';
+import type { DesktopGroup, DesktopRun, RunPriority } from '../../../../protocol/desktop-api.ts';
 import { getRuntime } from '../../api/runtime.ts';
 import { useAction } from '../../app/use-action.ts';
 import { usePoll } from '../../app/use-poll.ts';
+import { RunEventsDialog } from './RunEventsDialog.tsx';
 import { RunLogDialog } from './RunLogDialog.tsx';
 import { RunTable } from './RunTable.tsx';
 
@@ -30,15 +43,22 @@ export function GroupRunQueue({ group, onChanged }: { group: DesktopGroup; onCha
   const [cancelling, setCancelling] = useState<string | null>(null);
   const [logRunId, setLogRunId] = useState<string | null>(null);
   const [logRun, setLogRun] = useState<DesktopRun | null>(null);
+  const [eventsRunId, setEventsRunId] = useState<string | null>(null);
+  const [eventsRun, setEventsRun] = useState<DesktopRun | null>(null);
+  const [reordering, setReordering] = useState<string | null>(null);
+  const [refusal, setRefusal] = useState<{ title: string; message: string } | null>(null);
   const action = useAction();
+  const reorder = useAction();
   const counts = useRef<string | null>(null);
 
   useEffect(() => {
     if (!data) return;
     const now = `${data.running.length}/${data.queued.length}`;
-    if (counts.current !== null && counts.current !== now) onChanged?.();
+    // On the first read, against the counts the group list showed (they may be older).
+    const before = counts.current ?? `${group.runningCount}/${group.queuedCount}`;
+    if (before !== now) onChanged?.();
     counts.current = now;
-  }, [data, onChanged]);
+  }, [data, onChanged, group.runningCount, group.queuedCount]);
 
   const cancel = async (run: DesktopRun) => {
     setCancelling(run.id);
@@ -53,12 +73,37 @@ export function GroupRunQueue({ group, onChanged }: { group: DesktopGroup; onCha
     }
   };
 
-  // The log dialog follows the run as the queue refreshes (Running → Succeeded).
+  /** Change priority / Move to top: the queue is read again at once, whatever the outcome. */
+  const reorderRun = async (run: DesktopRun, change: () => Promise<DesktopRun>, messages: { success: (r: DesktopRun) => string; failure: string }) => {
+    setReordering(run.id);
+    setRefusal(null);
+    const outcome = await reorder.run(change, { success: messages.success, failure: messages.failure, toastOnFailure: false });
+    if (!outcome.ok) setRefusal({ title: messages.failure, message: outcome.failure.message });
+    await refresh();
+    setReordering(null);
+  };
+  const changePriority = (run: DesktopRun, priority: RunPriority) =>
+    reorderRun(run, () => getRuntime().changeRunPriority({ runId: run.id, priority }), {
+      success: (r) => `${run.flow.name} is now ${r.priority} priority${r.queuePosition === 1 ? ' and next to run' : ''}`,
+      failure: `Could not change the priority of ${run.flow.name}`,
+    });
+  const moveToTop = (run: DesktopRun) =>
+    reorderRun(run, () => getRuntime().moveRunToTop({ runId: run.id }), {
+      success: () => `${run.flow.name} was moved to the top of the queue`,
+      failure: `Could not move ${run.flow.name} to the top`,
+    });
+
+  // The dialogs follow their run as the queue refreshes (Queued → Running → Succeeded).
   const all = data ? [...data.running, ...data.queued, ...data.recent] : [];
   const shownLogRun = logRunId ? (all.find((r) => r.id === logRunId) ?? logRun) : null;
+  const shownEventsRun = eventsRunId ? (all.find((r) => r.id === eventsRunId) ?? eventsRun) : null;
   const viewLog = (run: DesktopRun) => {
     setLogRun(run);
     setLogRunId(run.id);
+  };
+  const viewEvents = (run: DesktopRun) => {
+    setEventsRun(run);
+    setEventsRunId(run.id);
   };
 
   return (
@@ -72,6 +117,17 @@ export function GroupRunQueue({ group, onChanged }: { group: DesktopGroup; onCha
       {error && (
         <MessageBar intent="error" role="alert">
           <MessageBarBody>The run queue could not be loaded. {error}</MessageBarBody>
+        </MessageBar>
+      )}
+      {refusal && (
+        <MessageBar intent="error" role="alert">
+          <MessageBarBody>
+            <MessageBarTitle>{refusal.title}</MessageBarTitle>
+            {refusal.message}
+          </MessageBarBody>
+          <MessageBarActions
+            containerAction={<Button appearance="transparent" icon={<DismissRegular />} aria-label="Dismiss the message" onClick={() => setRefusal(null)} />}
+          />
         </MessageBar>
       )}
       {group.maintenance && (
@@ -92,6 +148,7 @@ export function GroupRunQueue({ group, onChanged }: { group: DesktopGroup; onCha
             cancelling={cancelling}
             onCancel={cancel}
             onViewLog={viewLog}
+            onViewEvents={viewEvents}
           />
           <Subtitle2 as="h3" className={styles.heading}>
             Queued ({data.queued.length})
@@ -103,6 +160,10 @@ export function GroupRunQueue({ group, onChanged }: { group: DesktopGroup; onCha
             emptyMessage="No run is waiting. Queued runs show here in the order they will start."
             cancelling={cancelling}
             onCancel={cancel}
+            reordering={reordering}
+            onViewEvents={viewEvents}
+            onChangePriority={(run, priority) => void changePriority(run, priority)}
+            onMoveToTop={(run) => void moveToTop(run)}
           />
           <Subtitle2 as="h3" className={styles.heading}>
             Recently ended
@@ -113,10 +174,12 @@ export function GroupRunQueue({ group, onChanged }: { group: DesktopGroup; onCha
             columns={['flow', 'status', 'where', 'finished', 'duration']}
             emptyMessage="No run has ended on this group yet."
             onViewLog={viewLog}
+            onViewEvents={viewEvents}
           />
         </>
       )}
       {shownLogRun && <RunLogDialog run={shownLogRun} onClose={() => setLogRunId(null)} />}
+      {shownEventsRun && <RunEventsDialog run={shownEventsRun} onClose={() => setEventsRunId(null)} />}
     </div>
   );
 }

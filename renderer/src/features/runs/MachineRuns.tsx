@@ -11,6 +11,7 @@ import { getRuntime } from '../../api/runtime.ts';
 import { useAction } from '../../app/use-action.ts';
 import { usePoll } from '../../app/use-poll.ts';
 import { MaintenanceSwitch } from './MaintenanceSwitch.tsx';
+import { RunEventsDialog } from './RunEventsDialog.tsx';
 import { RunLogDialog } from './RunLogDialog.tsx';
 import { RunTable } from './RunTable.tsx';
 
@@ -37,6 +38,8 @@ export function MachineRuns({ machineName }: { machineName: string }) {
   const [cancelling, setCancelling] = useState<string | null>(null);
   const [logRunId, setLogRunId] = useState<string | null>(null);
   const [logRun, setLogRun] = useState<DesktopRun | null>(null);
+  const [eventsRunId, setEventsRunId] = useState<string | null>(null);
+  const [eventsRun, setEventsRun] = useState<DesktopRun | null>(null);
   const cancelAction = useAction();
   const maintenanceAction = useAction();
 
@@ -68,6 +71,11 @@ export function MachineRuns({ machineName }: { machineName: string }) {
   const viewLog = (run: DesktopRun) => {
     setLogRun(run);
     setLogRunId(run.id);
+  };
+  const shownEventsRun = eventsRunId ? (all.find((r) => r.id === eventsRunId) ?? eventsRun) : null;
+  const viewEvents = (run: DesktopRun) => {
+    setEventsRun(run);
+    setEventsRunId(run.id);
   };
 
   return (
@@ -120,6 +128,7 @@ export function MachineRuns({ machineName }: { machineName: string }) {
             cancelling={cancelling}
             onCancel={cancel}
             onViewLog={viewLog}
+            onViewEvents={viewEvents}
           />
           <Subtitle2 as="h3" className={styles.heading}>
             Recent
@@ -130,10 +139,12 @@ export function MachineRuns({ machineName }: { machineName: string }) {
             columns={['flow', 'status', 'finished', 'duration']}
             emptyMessage="No run has ended on this machine yet."
             onViewLog={viewLog}
+            onViewEvents={viewEvents}
           />
         </>
       )}
       {shownLogRun && <RunLogDialog run={shownLogRun} onClose={() => setLogRunId(null)} />}
+      {shownEventsRun && <RunEventsDialog run={shownEventsRun} onClose={() => setEventsRunId(null)} />}
     </section>
   );
 }
