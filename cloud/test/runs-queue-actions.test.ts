@@ -154,6 +154,19 @@ describe(`run queue actions and events (${DATABASE_ENGINE})`, () => {
     const membersRun = await queue(member, await connectionOf(member));
     const ownersRun = await queue(owner, await connectionOf(owner));
 
+    // Each run says what the caller may do to it (the app offers exactly that).
+    const allowed = async (user: FixtureUser, id: string) =>
+      (await call(cloud.app, 'GET', `/api/v1/runs/${id}`, { token: user.token })).json().allowedActions;
+    expect(await allowed(member, membersRun)).toEqual(['cancel', 'changePriority']);
+    expect(await allowed(member, ownersRun)).toEqual([]);
+    expect(await allowed(coOwner, membersRun)).toEqual(['cancel', 'changePriority', 'moveToTop']);
+    expect(await allowed(admin, ownersRun)).toEqual(['cancel', 'changePriority', 'moveToTop']);
+    const listed = await call(cloud.app, 'GET', `/api/v1/runs?groupId=${group.id}`, { token: member.token });
+    expect(Object.fromEntries(listed.json().map((r: { id: string; allowedActions: string[] }) => [r.id, r.allowedActions]))).toEqual({
+      [membersRun]: ['cancel', 'changePriority'],
+      [ownersRun]: [],
+    });
+
     // The member queued it: they may change its priority, not jump the queue.
     expect((await changePriority(member, membersRun, 'High')).statusCode).toBe(200);
     const jump = await moveToTop(member, membersRun);
@@ -192,6 +205,9 @@ describe(`run queue actions and events (${DATABASE_ENGINE})`, () => {
     expect((await call(cloud.app, 'PATCH', '/api/v1/runs/not-a-uuid', { token: owner.token, body: { priority: 'High' } })).statusCode).toBe(400);
     expect((await moveToTop(owner, '00000000-0000-4000-8000-000000000000')).statusCode).toBe(404);
     expect((await run(ownersRun)).priority).toBe('Normal');
+
+    // Once it ended, nothing is left to do to it.
+    expect((await call(cloud.app, 'POST', `/api/v1/runs/${ownersRun}/cancel`, { token: owner.token })).json().allowedActions).toEqual([]);
   });
 
   it('records machines that refuse a run and runs given back when a machine goes away', async () => {

@@ -159,6 +159,10 @@ export const QueuedRun = Type.Object({ id: Id, status: Type.Literal('Queued') })
 
 export const RunError = Type.Object({ code: Type.String(), message: Type.String() });
 
+/** What a user may do to a run (`Run.allowedActions`, decided by the cloud's policy module). */
+export const RUN_QUEUE_ACTIONS = ['cancel', 'changePriority', 'moveToTop'] as const;
+export type RunQueueAction = (typeof RUN_QUEUE_ACTIONS)[number];
+
 export const Run = Type.Object({
   id: Id,
   status: RunStatusSchema,
@@ -184,6 +188,8 @@ export const Run = Type.Object({
   waitingReason: Type.Optional(literals(WAITING_REASONS)),
   waitingDetail: Type.Optional(Type.String()),
   createdBy: Id,
+  /** What the caller may do to the run now: cancel until it ends, reorder while it is queued. */
+  allowedActions: Type.Array(literals(RUN_QUEUE_ACTIONS)),
 });
 export type Run = Static<typeof Run>;
 

@@ -10,7 +10,7 @@
  *     with security-role privileges).
  * A user without any access to a group cannot see it: the answer is 404, not 403.
  */
-import type { AccessLevel, EnvironmentRole } from '../../../protocol/cloud-api.ts';
+import { RUN_QUEUE_ACTIONS, type AccessLevel, type EnvironmentRole, type RunQueueAction } from '../../../protocol/cloud-api.ts';
 
 export type GroupAction = 'run' | 'share' | 'addMachines' | 'removeMachines' | 'editDetails' | 'delete';
 
@@ -202,8 +202,8 @@ export function mayCreateDesktopFlow(actor: Actor): boolean {
   return hasPrivilege(actor, 'runFlow');
 }
 
-/** What can be done to a run: look at it (and its logs and queue events), or act on its place in the queue. */
-export type RunAction = 'view' | 'cancel' | 'changePriority' | 'moveToTop';
+/** What can be done to a run: look at it (and its logs and queue events), or act on it (RUN_QUEUE_ACTIONS). */
+export type RunAction = 'view' | RunQueueAction;
 
 /**
  * Runs, by the caller's relation to the run (the model's queue rules): whoever queued it sees
@@ -219,7 +219,10 @@ const RUN_ACTIONS: Record<'manager' | 'creator' | 'viewer', readonly RunAction[]
 
 export function decideRunAction(
   actor: Actor,
-  relation: { isCreator: boolean; target: { type: 'MachineGroup'; access: AccessLevel | null } | { type: 'Machine'; ownsMachine: boolean; groupAccess: AccessLevel | null } },
+  relation: {
+    isCreator: boolean;
+    target: { type: 'MachineGroup'; access: AccessLevel | null } | { type: 'Machine'; ownsMachine: boolean; groupAccess: AccessLevel | null };
+  },
   action: RunAction,
 ): Decision {
   if (isAdmin(actor)) return 'allow';
@@ -230,4 +233,9 @@ export function decideRunAction(
     target.type === 'MachineGroup' ? decideGroupAction(actor, target.access, 'editDetails') === 'allow' : target.ownsMachine;
   const role = managesTarget ? 'manager' : relation.isCreator ? 'creator' : 'viewer';
   return RUN_ACTIONS[role].includes(action) ? 'allow' : 'forbidden';
+}
+
+/** The actions on a run the caller may take (whatever its state: the run view adds when each makes sense). */
+export function allowedRunActions(actor: Actor, relation: Parameters<typeof decideRunAction>[1]): RunQueueAction[] {
+  return RUN_QUEUE_ACTIONS.filter((action) => decideRunAction(actor, relation, action) === 'allow');
 }

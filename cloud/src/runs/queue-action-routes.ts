@@ -12,7 +12,7 @@ import { requireUser, type UserCaller } from '../auth/authenticate.ts';
 import { ApiError } from '../http/problem.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { decideRunVisibility } from './targets.ts';
-import { RUN_COLUMNS, loadRun, runView, type RunRow } from './run-view.ts';
+import { RUN_COLUMNS, RunViewer, loadRun, runView, type RunRow } from './run-view.ts';
 
 const problem = { $ref: 'Problem#' };
 
@@ -97,7 +97,7 @@ export const queueActionRoutes: FastifyPluginAsync<{ context: CloudContext }> = 
           detail: { from: run.priority, to: priority },
         });
       });
-      return runView(context, (await loadRun(db, runId))!);
+      return runView(context, (await loadRun(db, runId))!, new RunViewer(db, caller.userId));
     },
   );
 
@@ -130,7 +130,7 @@ export const queueActionRoutes: FastifyPluginAsync<{ context: CloudContext }> = 
           environmentId: run.environment_id,
         });
       });
-      return runView(context, (await loadRun(db, runId))!);
+      return runView(context, (await loadRun(db, runId))!, new RunViewer(db, caller.userId));
     },
   );
 

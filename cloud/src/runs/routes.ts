@@ -21,7 +21,7 @@ import { ApiError } from '../http/problem.ts';
 import { auditInsertFrom, recordAudit } from '../audit/audit.ts';
 import { canSeeGroup, decideMachineAction } from '../policy/permissions.ts';
 import { decideRunOnTarget, decideRunVisibility, groupAccessOf, loadRunRequest } from './targets.ts';
-import { RUN_COLUMNS, loadRun, runView, type RunRow } from './run-view.ts';
+import { RUN_COLUMNS, RunViewer, loadRun, runView, type RunRow } from './run-view.ts';
 import { dispatcherOf } from './dispatcher.ts';
 import { WAKE_CHANNEL, wakePayload } from './wakeups.ts';
 
@@ -153,7 +153,7 @@ export const runRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (a
       const caller = requireUser(request);
       const row = await loadRun(db, (request.params as { id: string }).id);
       if (!row || (await decideRunVisibility(db, caller.userId, row, 'view')) !== 'allow') throw new ApiError('NotFound', 'The run was not found.');
-      return runView(context, row);
+      return runView(context, row, new RunViewer(db, caller.userId));
     },
   );
 
@@ -209,7 +209,8 @@ export const runRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (a
         );
       }
       const views: RunView[] = [];
-      for (const row of rows) views.push(await runView(context, row));
+      const viewer = new RunViewer(db, caller.userId);
+      for (const row of rows) views.push(await runView(context, row, viewer));
       return views;
     },
   );
@@ -278,7 +279,7 @@ export const runRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (a
         dispatcher.sendCancel(outcome.machineId, runId, outcome.attempt, 'Cancelled');
         if (outcome.endsNow) dispatcher.machineMayBeFree(outcome.machineId);
       }
-      return runView(context, (await loadRun(db, runId))!);
+      return runView(context, (await loadRun(db, runId))!, new RunViewer(db, caller.userId));
     },
   );
 

@@ -4,8 +4,10 @@
  */
 import type { CloudContext } from '../context.ts';
 import type { Queryable } from '../db/database.ts';
-import type { Run as RunView } from '../../../protocol/cloud-api.ts';
+import { FINAL_RUN_STATUSES, type Run as RunView, type RunQueueAction } from '../../../protocol/cloud-api.ts';
+import { allowedRunActions } from '../policy/permissions.ts';
 import { waitingReason } from './waiting.ts';
+import { runTargetRelation } from './targets.ts';
 
 export type RunRow = {
   id: string;
@@ -42,7 +44,32 @@ export const RUN_COLUMNS = `id, environment_id, flow_id, connection_id, created_
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
-export async function runView(context: CloudContext, row: RunRow): Promise<RunView> {
+/**
+ * Who looks at runs (one per request): what they may do to each run, from the policy module.
+ * Their roles and access are loaded once per target, not once per run of a long list.
+ */
+export class RunViewer {
+  private readonly relations = new Map<string, ReturnType<typeof runTargetRelation>>();
+
+  constructor(
+    private readonly db: Queryable,
+    readonly userId: string,
+  ) {}
+
+  async allowedActions(row: RunRow): Promise<RunQueueAction[]> {
+    const key = `${row.environment_id}/${row.group_id ?? `m:${row.target_machine_id}`}`;
+    let relation = this.relations.get(key);
+    if (!relation) this.relations.set(key, (relation = runTargetRelation(this.db, this.userId, row)));
+    const { actor, target } = await relation;
+    const finished = FINAL_RUN_STATUSES.includes(row.status);
+    // When each makes sense: cancel until the run ends (once), reordering while it waits in the queue.
+    return allowedRunActions(actor, { isCreator: row.created_by === this.userId, target }).filter((action) =>
+      action === 'cancel' ? !finished && row.cancel_requested_at === null : row.status === 'Queued',
+    );
+  }
+}
+
+export async function runView(context: CloudContext, row: RunRow, viewer: RunViewer): Promise<RunView> {
   const view: RunView = {
     id: row.id,
     status: row.status,
@@ -62,6 +89,7 @@ export async function runView(context: CloudContext, row: RunRow): Promise<RunVi
     inputs: row.inputs,
     outputs: row.outputs ?? null,
     createdBy: row.created_by,
+    allowedActions: await viewer.allowedActions(row),
   };
   if (row.error_code) view.error = { code: row.error_code, message: row.error_message ?? '' };
   if (row.status === 'Queued') {

@@ -172,22 +172,28 @@ export function decideRunOnTarget(actor: Actor, target: TargetInfo): Decision {
     : decideMachineRun(actor, { ownsMachine: target.ownsMachine, groupAccess: target.access });
 }
 
+/** How a user relates to a run's target: the same for every run of that target (only "queued it" differs). */
+export type RunTargetRelation =
+  | { type: 'MachineGroup'; access: AccessLevel | null }
+  | { type: 'Machine'; ownsMachine: boolean; groupAccess: AccessLevel | null };
+
+export async function runTargetRelation(
+  db: Queryable,
+  userId: string,
+  run: { environment_id: string; group_id: string | null; target_machine_id: string | null },
+): Promise<{ actor: Actor; target: RunTargetRelation }> {
+  const actor = await loadActor(db, userId, run.environment_id);
+  if (run.group_id) return { actor, target: { type: 'MachineGroup', access: await groupAccessOf(db, run.group_id, userId) } };
+  const machine = await loadTarget(db, 'Machine', run.target_machine_id!, userId);
+  return { actor, target: { type: 'Machine', ownsMachine: machine?.ownsMachine ?? false, groupAccess: machine?.access ?? null } };
+}
+
 export async function decideRunVisibility(
   db: Queryable,
   userId: string,
   run: { environment_id: string; created_by: string; group_id: string | null; target_machine_id: string | null },
   action: RunAction,
 ): Promise<Decision> {
-  const actor = await loadActor(db, userId, run.environment_id);
-  const isCreator = run.created_by === userId;
-  if (run.group_id) {
-    const access = await groupAccessOf(db, run.group_id, userId);
-    return decideRunAction(actor, { isCreator, target: { type: 'MachineGroup', access } }, action);
-  }
-  const target = await loadTarget(db, 'Machine', run.target_machine_id!, userId);
-  return decideRunAction(
-    actor,
-    { isCreator, target: { type: 'Machine', ownsMachine: target?.ownsMachine ?? false, groupAccess: target?.access ?? null } },
-    action,
-  );
+  const { actor, target } = await runTargetRelation(db, userId, run);
+  return decideRunAction(actor, { isCreator: run.created_by === userId, target }, action);
 }
