@@ -38,7 +38,7 @@ import { NEW_GROUP_PASSWORD_MIN_LENGTH, type DesktopErrorEnvelope, type EventNam
 // sandboxed preload and the renderer bundle them without TypeBox.
 export * from './desktop-api-names.ts';
 import { AccessLevelSchema, Description, DisplayName, Email, Id, ObjectName } from './api/common.ts';
-import { CONNECTION_TARGET_TYPES, RUN_EVENT_KINDS, RUN_MODES, RUN_PRIORITIES, RUN_STATUSES, WAITING_REASONS } from './api/runs.ts';
+import { CONNECTION_TARGET_TYPES, RUN_EVENT_KINDS, RUN_MODES, RUN_PRIORITIES, RUN_QUEUE_ACTIONS, RUN_STATUSES, WAITING_REASONS } from './api/runs.ts';
 
 // Type.Enum, not Type.Union(list.map(Type.Literal)): the latter's static type is `never`.
 
@@ -168,11 +168,11 @@ export type RunPriority = (typeof RUN_PRIORITIES)[number];
 export type RunEventKind = (typeof RUN_EVENT_KINDS)[number];
 
 /**
- * What the signed-in user may do with a run now, named as the cloud's policy module names them
- * (cloud/src/policy/permissions.ts, `RunAction`): cancel it, change its priority, move it to
- * the top of its queue. The last two only while it is queued.
+ * What the signed-in user may do with a run now, as the cloud decides it (the run's
+ * `allowedActions`, from its policy module): cancel it, change its priority, move it to the top
+ * of its queue. The last two only while it is queued.
  */
-export const RUN_ACTIONS = ['cancel', 'changePriority', 'moveToTop'] as const;
+export const RUN_ACTIONS = RUN_QUEUE_ACTIONS;
 export type RunAction = (typeof RUN_ACTIONS)[number];
 
 const NullableString = Type.Union([Type.String(), Type.Null()]);
@@ -202,9 +202,9 @@ export const RunSchema = Type.Object({
   /** Set while a "Move to top" keeps it ahead of every other queued run (until its priority is changed). */
   movedToTopAt: NullableString,
   /**
-   * What the signed-in user may do with it now: whoever queued it may cancel it and change its
-   * priority; those who manage its target (a group's co-owners, the machine's owner) and admins
-   * may also move it to the top. Priority and Move to top only while it is queued.
+   * What the signed-in user may do with it now, as the cloud tells (its policy: whoever queued it
+   * may cancel it and change its priority; those who manage its target — a group's co-owners, the
+   * machine's owner — and admins may also move it to the top). Reordering only while it is queued.
    */
   allowedActions: Type.Array(Type.Enum(RUN_ACTIONS)),
 });

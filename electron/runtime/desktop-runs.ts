@@ -3,24 +3,14 @@
  * and this machine's history, from the cloud's run API (protocol/api/runs.ts), with the flow and
  * machine names filled in and what the signed-in user may do with each run.
  *
- * What the user may do with each run (`allowedActions`) follows the cloud's rule
- * (cloud/src/policy/permissions.ts, `decideRunAction` and its RUN_ACTIONS table), from what the
- * cloud tells: whether the user manages the run's target (the group's or machine's own
- * `allowedActions`, which already count admins) and whether they queued it (`createdBy`). The
- * cloud still decides every action; the app only avoids offering what it would refuse (and shows
- * the cloud's 403 when the two disagree, e.g. after access changed).
+ * What the user may do with each run (`allowedActions`) is the cloud's answer (its policy
+ * module decides it per run); the app offers only those actions, and still shows the cloud's 403
+ * when access changed in between.
  *
  * Plain Node: used by the desktop service, no `electron` import.
  */
-import { FINAL_RUN_STATUSES, type DesktopFlow, type Machine, type MachineGroup, type Run, type RunStatus } from '../../protocol/cloud-api.ts';
-import type {
-  DesktopGroupMachine,
-  DesktopGroupRuns,
-  DesktopMachineRuns,
-  DesktopRun,
-  DesktopRunEvents,
-  RunAction,
-} from '../../protocol/desktop-api.ts';
+import { FINAL_RUN_STATUSES, type DesktopFlow, type Machine, type Run, type RunStatus } from '../../protocol/cloud-api.ts';
+import type { DesktopGroupMachine, DesktopGroupRuns, DesktopMachineRuns, DesktopRun, DesktopRunEvents } from '../../protocol/desktop-api.ts';
 import { isCloudError, type CloudClient } from './cloud-client.ts';
 
 /** How many ended runs the queue and the machine's history show. */
@@ -47,37 +37,11 @@ export function toGroupMachine(m: Machine, thisMachineId: string | undefined): D
 
 /**
  * The order the dispatcher starts queued runs in, as the cloud numbers them (`queuePosition`,
- * 1 = next); without a position (an older cloud), its rule: moved to top (latest first), then
- * High before Normal, then oldest first.
+ * 1 = next: moved to top, then High, then Normal, oldest first). Two reads of a queue that
+ * changes in between may tie: oldest first then.
  */
 export function queueOrder(a: Run, b: Run): number {
-  if (a.queuePosition !== undefined && b.queuePosition !== undefined && a.queuePosition !== b.queuePosition) {
-    return a.queuePosition - b.queuePosition;
-  }
-  const rank = (r: Run) => (r.movedToTopAt ? -1 : r.priority === 'High' ? 0 : 1);
-  return (
-    rank(a) - rank(b) ||
-    (b.movedToTopAt ?? '').localeCompare(a.movedToTopAt ?? '') ||
-    a.queuedAt.localeCompare(b.queuedAt) ||
-    a.id.localeCompare(b.id)
-  );
-}
-
-/**
- * What the user may do with a run now. Who may (the cloud's RUN_ACTIONS): those who manage its
- * target everything, whoever queued it cancel and change priority, anyone else who sees it
- * nothing. When: cancel until it ends (not twice), priority and move to top while it is queued.
- */
-export function allowedRunActions(run: Run, relation: { isCreator: boolean; managesTarget: boolean }): RunAction[] {
-  const may: readonly RunAction[] = relation.managesTarget
-    ? ['cancel', 'changePriority', 'moveToTop']
-    : relation.isCreator
-      ? ['cancel', 'changePriority']
-      : [];
-  const finished = isFinished(run.status);
-  return may.filter((action) =>
-    action === 'cancel' ? !finished && run.cancelRequestedAt === null : run.status === 'Queued',
-  );
+  return (a.queuePosition ?? Infinity) - (b.queuePosition ?? Infinity) || a.queuedAt.localeCompare(b.queuedAt) || a.id.localeCompare(b.id);
 }
 
 /**
@@ -128,6 +92,20 @@ export class RunNames {
     );
   }
 
+  /** Names the groups these runs were queued on (a group the user cannot see keeps a generic name). */
+  async learnTargets(cloud: CloudClient, runs: readonly Run[]): Promise<void> {
+    const unknown = [...new Set(runs.flatMap((r) => (r.target.type === 'MachineGroup' && !this.targets.has(r.target.id) ? [r.target.id] : [])))];
+    await Promise.all(
+      unknown.slice(0, 20).map(async (id) => {
+        try {
+          this.targets.set(id, (await cloud.getGroup(id)).name);
+        } catch (error) {
+          if (!isCloudError(error, 'NotFound')) throw error;
+        }
+      }),
+    );
+  }
+
   flowName(id: string): string {
     return this.flows.get(id) ?? 'Desktop flow';
   }
@@ -143,10 +121,7 @@ export class RunNames {
 
 export interface ViewContext {
   names: RunNames;
-  userId: string | null;
   thisMachineId: string | undefined;
-  /** Whether the user manages this run's target (may cancel anyone's run on it). */
-  managesTarget(run: Run): boolean;
 }
 
 export function toDesktopRun(run: Run, context: ViewContext): DesktopRun {
@@ -171,37 +146,8 @@ export function toDesktopRun(run: Run, context: ViewContext): DesktopRun {
     cancelRequested: run.cancelRequestedAt !== null && !finished,
     queuePosition: queued ? (run.queuePosition ?? null) : null,
     movedToTopAt: queued ? (run.movedToTopAt ?? null) : null,
-    allowedActions: allowedRunActions(run, { isCreator: run.createdBy === context.userId, managesTarget: context.managesTarget(run) }),
+    allowedActions: [...run.allowedActions],
   };
-}
-
-/**
- * One run as the app shows it, after an action on it (cancel, priority, move to top): whether
- * the user manages its target is asked of the cloud (its group's or machine's allowed actions).
- */
-export async function describeRun(
-  cloud: CloudClient,
-  names: RunNames,
-  run: Run,
-  who: { userId: string | null; thisMachineId: string | undefined },
-): Promise<DesktopRun> {
-  let manages = false;
-  try {
-    if (run.target.type === 'MachineGroup') {
-      const group = await cloud.getGroup(run.target.id);
-      names.rememberTarget(group.id, group.name);
-      manages = group.allowedActions.includes('editDetails');
-    } else {
-      const machine = await cloud.getMachine(run.target.id);
-      names.rememberMachines([machine]);
-      names.rememberTarget(machine.id, machine.name);
-      manages = machine.access === 'Owner' || machine.allowedActions.includes('edit');
-    }
-  } catch (error) {
-    // Whoever queued a run sees it without seeing its target: they just do not manage it.
-    if (!isCloudError(error, 'NotFound')) throw error;
-  }
-  return toDesktopRun(run, { names, ...who, managesTarget: () => manages });
 }
 
 /** A run's queue events, oldest first, with the optional fields the cloud leaves out made explicit. */
@@ -228,7 +174,7 @@ export async function groupRuns(
   cloud: CloudClient,
   names: RunNames,
   groupId: string,
-  who: { userId: string | null; thisMachineId: string | undefined },
+  who: { thisMachineId: string | undefined },
 ): Promise<DesktopGroupRuns> {
   // The group first: a group the user cannot see is NotFound before anything else is asked.
   const group = await cloud.getGroup(groupId);
@@ -244,8 +190,7 @@ export async function groupRuns(
   const recent = latest.filter((r) => isFinished(r.status)).slice(0, RECENT_RUNS);
   const all = [...queued, ...assigned, ...running, ...recent];
   await Promise.all([names.learnFlows(cloud, group.environmentId, all), names.learnMachines(cloud, all)]);
-  const manages = group.allowedActions.includes('editDetails');
-  const context: ViewContext = { names, ...who, managesTarget: (run) => run.target.type === 'MachineGroup' && run.target.id === group.id && manages };
+  const context: ViewContext = { names, thisMachineId: who.thisMachineId };
   const view = (runs: Run[]) => runs.map((r) => toDesktopRun(r, context));
   return {
     groupId: group.id,
@@ -260,7 +205,6 @@ export async function machineRuns(
   cloud: CloudClient,
   names: RunNames,
   machineId: string,
-  who: { userId: string | null },
 ): Promise<DesktopMachineRuns> {
   const machine = await cloud.getMachine(machineId);
   names.rememberMachines([machine]);
@@ -270,32 +214,9 @@ export async function machineRuns(
   const recent = latest.filter((r) => isFinished(r.status)).slice(0, RECENT_RUNS);
   const shown = [...current, ...recent];
 
-  // Runs queued on a group: the group's name, and whether the user manages it.
-  const groupIds = [...new Set(shown.flatMap((r) => (r.target.type === 'MachineGroup' ? [r.target.id] : [])))];
-  const groups = new Map<string, MachineGroup | null>();
-  await Promise.all(
-    groupIds.map(async (id) => {
-      try {
-        const group = await cloud.getGroup(id);
-        groups.set(id, group);
-        names.rememberTarget(id, group.name);
-      } catch (error) {
-        if (!isCloudError(error, 'NotFound')) throw error;
-        groups.set(id, null);
-      }
-    }),
-  );
-  await Promise.all([names.learnFlows(cloud, machine.environmentId, shown), names.learnMachines(cloud, shown)]);
-  const managesMachine = machine.access === 'Owner' || machine.allowedActions.includes('edit');
-  const context: ViewContext = {
-    names,
-    userId: who.userId,
-    thisMachineId: machineId,
-    managesTarget: (run) =>
-      run.target.type === 'Machine'
-        ? run.target.id === machine.id && managesMachine
-        : (groups.get(run.target.id)?.allowedActions.includes('editDetails') ?? false),
-  };
+  // Runs queued on a group: the group's name.
+  await Promise.all([names.learnTargets(cloud, shown), names.learnFlows(cloud, machine.environmentId, shown), names.learnMachines(cloud, shown)]);
+  const context: ViewContext = { names, thisMachineId: machineId };
   return {
     machine: {
       id: machine.id,

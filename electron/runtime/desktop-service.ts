@@ -42,7 +42,7 @@ import type { AgentState } from './agent-connection.ts';
 import { CloudClient, CloudError, normalizeServerUrl } from './cloud-client.ts';
 import { GroupCryptoError } from './group-crypto.ts';
 import { createMachineAgent, type MachineAgent } from './machine-agent.ts';
-import { RunNames, describeRun, groupRuns, machineRuns, runEvents, toGroupMachine } from './desktop-runs.ts';
+import { RunNames, groupRuns, machineRuns, runEvents, toDesktopRun, toGroupMachine } from './desktop-runs.ts';
 import { changeGroupPassword, joinGroup, leaveGroup, type MembershipPhase } from './membership.ts';
 import { RuntimeProfile, type OpenProfileOptions } from './profile.ts';
 import type { RunExecutorEvent } from './run-executor.ts';
@@ -880,10 +880,6 @@ class RuntimeDesktopService implements DesktopService {
 
   // ── runs and maintenance (electron/runtime/desktop-runs.ts) ──
 
-  private userId(): string | null {
-    return this.profile.settings.get('userId') ?? this.me?.id ?? null;
-  }
-
   listGroupRuns(params: MethodParams<'listGroupRuns'>): Promise<MethodResult<'listGroupRuns'>> {
     return this.guard('listGroupRuns', async () =>
       groupRuns(await this.userCloud(), this.runNames, params.groupId, this.runViewer()),
@@ -893,7 +889,7 @@ class RuntimeDesktopService implements DesktopService {
   listMachineRuns(_params: MethodParams<'listMachineRuns'>): Promise<MethodResult<'listMachineRuns'>> {
     return this.guard('listMachineRuns', async () => {
       const machineId = this.requireRegistered();
-      return machineRuns(await this.userCloud(), this.runNames, machineId, { userId: this.userId() });
+      return machineRuns(await this.userCloud(), this.runNames, machineId);
     });
   }
 
@@ -904,34 +900,31 @@ class RuntimeDesktopService implements DesktopService {
     });
   }
 
-  private runViewer(): { userId: string | null; thisMachineId: string | undefined } {
-    return { userId: this.userId(), thisMachineId: this.profile.settings.get('machineId') };
+  private runViewer(): { names: RunNames; thisMachineId: string | undefined } {
+    return { names: this.runNames, thisMachineId: this.profile.settings.get('machineId') };
   }
 
   cancelRun(params: MethodParams<'cancelRun'>): Promise<MethodResult<'cancelRun'>> {
     return this.guard('cancelRun', async () => {
-      const cloud = await this.userCloud();
-      const run = await cloud.cancelRun(params.runId);
+      const run = await (await this.userCloud()).cancelRun(params.runId);
       this.log.write('info', `asked to cancel run ${run.id} (now ${run.status})`);
-      return describeRun(cloud, this.runNames, run, this.runViewer());
+      return toDesktopRun(run, this.runViewer());
     });
   }
 
   changeRunPriority(params: MethodParams<'changeRunPriority'>): Promise<MethodResult<'changeRunPriority'>> {
     return this.guard('changeRunPriority', async () => {
-      const cloud = await this.userCloud();
-      const run = await cloud.changeRunPriority(params.runId, params.priority);
+      const run = await (await this.userCloud()).changeRunPriority(params.runId, params.priority);
       this.log.write('info', `priority of run ${run.id} set to ${run.priority} (queue position ${run.queuePosition ?? '-'})`);
-      return describeRun(cloud, this.runNames, run, this.runViewer());
+      return toDesktopRun(run, this.runViewer());
     });
   }
 
   moveRunToTop(params: MethodParams<'moveRunToTop'>): Promise<MethodResult<'moveRunToTop'>> {
     return this.guard('moveRunToTop', async () => {
-      const cloud = await this.userCloud();
-      const run = await cloud.moveRunToTop(params.runId);
+      const run = await (await this.userCloud()).moveRunToTop(params.runId);
       this.log.write('info', `run ${run.id} moved to the top of its queue`);
-      return describeRun(cloud, this.runNames, run, this.runViewer());
+      return toDesktopRun(run, this.runViewer());
     });
   }
 
