@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import WebSocket from 'ws';
-import { buildCloud, DATABASE_ENGINE, type TestCloud } from './helper.ts';
+import { buildCloud, DATABASE_ENGINE, listen, type TestCloud } from './helper.ts';
 import { createEnvironment, createMachineRow, createUser } from './fixtures.ts';
 import type { CloudMessage, HelloMessage } from '../../protocol/agent-messages.ts';
 
@@ -66,9 +66,7 @@ describe(`agent socket hub (${DATABASE_ENGINE})`, () => {
       now,
       agent: { heartbeatSeconds: 10, offlineAfterSeconds: 30, sweepSeconds: 3600, helloTimeoutSeconds: 2 },
     });
-    await cloud.app.listen({ port: 0, host: '127.0.0.1' });
-    const address = cloud.app.server.address();
-    url = `ws://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    url = (await listen(cloud)).replace(/^http/, 'ws');
     environmentId = await createEnvironment(cloud.db);
     const owner = await createUser(cloud.db, environmentId, 'Olivia Owner', ['MachineOwner']);
     ownerId = owner.id;

@@ -109,3 +109,11 @@ export async function call(
     ...(options.body !== undefined ? { payload: options.body as object } : {}),
   });
 }
+
+/** Listens on a free loopback port (for real sockets: agents, HTTP clients); returns `http://127.0.0.1:PORT`. */
+export async function listen(cloud: Pick<TestCloud, 'app'>): Promise<string> {
+  await cloud.app.listen({ port: 0, host: '127.0.0.1' });
+  const address = cloud.app.server.address();
+  if (!address || typeof address === 'string') throw new Error('the test cloud has no TCP address');
+  return `http://127.0.0.1:${address.port}`;
+}

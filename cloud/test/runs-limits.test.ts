@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCloud, call, DATABASE_ENGINE, type TestCloud } from './helper.ts';
+import { buildCloud, call, DATABASE_ENGINE, listen, type TestCloud } from './helper.ts';
 import { createEnvironment, createUser, type FixtureUser } from './fixtures.ts';
 import { createKeyedGroup, createKeyedMachine } from './runs-fixtures.ts';
 import { connectAgent, type SimulatedAgent } from './runs-agents.ts';
@@ -29,9 +29,7 @@ describe(`run limits, maintenance and cancel (${DATABASE_ENGINE})`, () => {
       agent: { heartbeatSeconds: 10, offlineAfterSeconds: 24 * 3600 * 10, sweepSeconds: 3600, helloTimeoutSeconds: 5 },
       runs: { ...DEFAULT_RUN_LIMITS, sweepSeconds: 3600, maxQueuedPerTarget: 3 },
     });
-    await cloud.app.listen({ port: 0, host: '127.0.0.1' });
-    const address = cloud.app.server.address();
-    baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    baseUrl = await listen(cloud);
     environmentId = await createEnvironment(cloud.db);
     owner = await createUser(cloud.db, environmentId, 'Limit Owner', ['MachineOwner']);
     tokens = await TokenService.load(cloud.db, 3600, now);

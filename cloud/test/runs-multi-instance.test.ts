@@ -4,7 +4,7 @@
  * the next sweep — every sweep here is set to an hour to prove it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCloud, buildCloudOn, call, DATABASE_ENGINE, freshDatabase, type TestCloud } from './helper.ts';
+import { buildCloud, buildCloudOn, call, DATABASE_ENGINE, freshDatabase, listen, type TestCloud } from './helper.ts';
 import { createEnvironment, createUser, type FixtureUser } from './fixtures.ts';
 import { createKeyedGroup, createKeyedMachine } from './runs-fixtures.ts';
 import { connectAgent, type SimulatedAgent } from './runs-agents.ts';
@@ -54,12 +54,6 @@ describe.skipIf(DATABASE_ENGINE === 'pglite')('two cloud instances on one Postgr
   let owner: FixtureUser;
   let flowId: string;
   const agents: SimulatedAgent[] = [];
-
-  const listen = async (cloud: TestCloud) => {
-    await cloud.app.listen({ port: 0, host: '127.0.0.1' });
-    const address = cloud.app.server.address();
-    return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-  };
 
   beforeAll(async () => {
     a = await buildCloud(config);

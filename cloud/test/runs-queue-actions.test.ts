@@ -3,7 +3,7 @@
  * events kept per run — as a co-owner sees them in the group's Run queue tab.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCloud, call, DATABASE_ENGINE, type TestCloud } from './helper.ts';
+import { buildCloud, call, DATABASE_ENGINE, listen, type TestCloud } from './helper.ts';
 import { accessToken, createEnvironment, createUser, type FixtureUser } from './fixtures.ts';
 import { createKeyedGroup, createKeyedMachine, shareGroup } from './runs-fixtures.ts';
 import { connectAgent, type SimulatedAgent } from './runs-agents.ts';
@@ -26,9 +26,7 @@ describe(`run queue actions and events (${DATABASE_ENGINE})`, () => {
       agent: { heartbeatSeconds: 10, offlineAfterSeconds: 3600, sweepSeconds: 3600, helloTimeoutSeconds: 5 },
       runs: { ...DEFAULT_RUN_LIMITS, sweepSeconds: 3600, acceptSeconds: 5, leaseSeconds: 30 },
     });
-    await cloud.app.listen({ port: 0, host: '127.0.0.1' });
-    const address = cloud.app.server.address();
-    baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    baseUrl = await listen(cloud);
     environmentId = await createEnvironment(cloud.db);
     owner = await createUser(cloud.db, environmentId, 'Group Owner', ['MachineOwner']);
     coOwner = await createUser(cloud.db, environmentId, 'Co Owner', ['MachineOwner']);

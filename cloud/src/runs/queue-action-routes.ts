@@ -7,31 +7,14 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { CloudContext } from '../context.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { IdParams, Run, RunEvents, UpdateRunBody, type RunEvent } from '../../../protocol/cloud-api.ts';
-import type { RunAction } from '../policy/permissions.ts';
-import { requireUser, type UserCaller } from '../auth/authenticate.ts';
+import { requireUser } from '../auth/authenticate.ts';
 import { ApiError } from '../http/problem.ts';
 import { recordAudit } from '../audit/audit.ts';
-import { decideRunVisibility } from './targets.ts';
-import { RUN_COLUMNS, RunViewer, loadRun, runView, type RunRow } from './run-view.ts';
+import { RUN_COLUMNS, RunViewer, loadRun, runFor, runView, type RunRow } from './run-view.ts';
 
 const problem = { $ref: 'Problem#' };
 
 const PRIORITY_RANK = { High: 0, Normal: 1 } as const;
-
-const FORBIDDEN: Record<Exclude<RunAction, 'view'>, string> = {
-  cancel: 'Only whoever queued the run, or those who manage its target, may cancel it.',
-  changePriority: "Only whoever queued the run, or a co-owner of its machine group, may change its priority.",
-  moveToTop: 'Only a co-owner of the machine group (or the machine owner, or an admin) may move a run to the top of the queue.',
-};
-
-/** The run, if the caller may do `action` to it: 404 when they may not see it, 403 when they may only look. */
-async function runFor(db: Queryable, caller: UserCaller, runId: string, action: Exclude<RunAction, 'view'>): Promise<RunRow> {
-  const run = await loadRun(db, runId);
-  const decision = run ? await decideRunVisibility(db, caller.userId, run, action) : 'hidden';
-  if (decision === 'hidden') throw new ApiError('NotFound', 'The run was not found.');
-  if (decision === 'forbidden') throw new ApiError('Forbidden', FORBIDDEN[action]);
-  return run!;
-}
 
 /**
  * Changes a queued run under its row lock: 409 RunNotQueued once a machine has it (or it
@@ -73,7 +56,7 @@ export const queueActionRoutes: FastifyPluginAsync<{ context: CloudContext }> = 
       const caller = requireUser(request);
       const runId = (request.params as { id: string }).id;
       const { priority } = request.body as UpdateRunBody;
-      await runFor(db, caller, runId, 'changePriority');
+      await runFor(db, caller.userId, runId, 'changePriority');
       const now = config.now();
       await changeQueuedRun(db, runId, async (tx, run) => {
         if (run.priority === priority && !run.moved_to_top_at) return; // nothing changes: no event either
@@ -117,7 +100,7 @@ export const queueActionRoutes: FastifyPluginAsync<{ context: CloudContext }> = 
     async (request) => {
       const caller = requireUser(request);
       const runId = (request.params as { id: string }).id;
-      await runFor(db, caller, runId, 'moveToTop');
+      await runFor(db, caller.userId, runId, 'moveToTop');
       const now = config.now();
       await changeQueuedRun(db, runId, async (tx, run) => {
         await tx.query('UPDATE runs SET priority_rank = -1, moved_to_top_at = $2 WHERE id = $1', [runId, now]);
@@ -147,8 +130,7 @@ export const queueActionRoutes: FastifyPluginAsync<{ context: CloudContext }> = 
     async (request) => {
       const caller = requireUser(request);
       const runId = (request.params as { id: string }).id;
-      const run = await loadRun(db, runId);
-      if (!run || (await decideRunVisibility(db, caller.userId, run, 'view')) !== 'allow') throw new ApiError('NotFound', 'The run was not found.');
+      await runFor(db, caller.userId, runId, 'view');
       const rows = await db.query<{
         at: Date;
         kind: RunEvent['kind'];

@@ -5,9 +5,10 @@
 import type { CloudContext } from '../context.ts';
 import type { Queryable } from '../db/database.ts';
 import { FINAL_RUN_STATUSES, type Run as RunView, type RunQueueAction } from '../../../protocol/cloud-api.ts';
-import { allowedRunActions } from '../policy/permissions.ts';
+import { allowedRunActions, type RunAction } from '../policy/permissions.ts';
+import { ApiError } from '../http/problem.ts';
 import { waitingReason } from './waiting.ts';
-import { runTargetRelation } from './targets.ts';
+import { decideRunVisibility, runTargetRelation } from './targets.ts';
 
 export type RunRow = {
   id: string;
@@ -122,4 +123,19 @@ async function queuePositionOf(db: Queryable, row: RunRow): Promise<number> {
     [row.id, row.group_id, row.target_machine_id, row.priority_rank, row.moved_to_top_at, row.queued_at],
   );
   return (ahead?.n ?? 0) + 1;
+}
+
+const FORBIDDEN: Record<RunQueueAction, string> = {
+  cancel: 'Only whoever queued the run, or those who manage its target, may cancel it.',
+  changePriority: "Only whoever queued the run, or a co-owner of its machine group, may change its priority.",
+  moveToTop: 'Only a co-owner of the machine group (or the machine owner, or an admin) may move a run to the top of the queue.',
+};
+
+/** The run, if the caller may do `action` to it: 404 when they may not see it, 403 when they may only look. */
+export async function runFor(db: Queryable, userId: string, runId: string, action: RunAction): Promise<RunRow> {
+  const run = await loadRun(db, runId);
+  const decision = run ? await decideRunVisibility(db, userId, run, action) : 'hidden';
+  if (decision === 'hidden') throw new ApiError('NotFound', 'The run was not found.');
+  if (decision === 'forbidden') throw new ApiError('Forbidden', action === 'view' ? 'You may not see this run.' : FORBIDDEN[action]);
+  return run!;
 }
