@@ -109,7 +109,8 @@ export function GroupRunQueue({ group, onChanged }: { group: DesktopGroup; onCha
   return (
     <div className={styles.root}>
       <div className={styles.toolbar}>
-        <Button icon={<ArrowClockwiseRegular />} appearance="subtle" onClick={() => void refresh()} disabledFocusable={loading} aria-label={`Refresh the run queue of ${group.name}`}>
+        {/* Never greyed out by the background reads every few seconds: a click during one joins it. */}
+        <Button icon={<ArrowClockwiseRegular />} appearance="subtle" onClick={() => void refresh()} aria-label={`Refresh the run queue of ${group.name}`}>
           Refresh
         </Button>
         {loading && !data && <Spinner size="tiny" label="Loading the run queue…" />}

@@ -34,7 +34,7 @@ const useStyles = makeStyles({
 export function MachineRuns({ machineName }: { machineName: string }) {
   const styles = useStyles();
   const load = useCallback(() => getRuntime().listMachineRuns(), []);
-  const { data, error, loading, refresh, setData } = usePoll(load, { intervalMs: MACHINE_RUNS_REFRESH_MS });
+  const { data, error, refresh, setData } = usePoll(load, { intervalMs: MACHINE_RUNS_REFRESH_MS });
   const [cancelling, setCancelling] = useState<string | null>(null);
   const [logRunId, setLogRunId] = useState<string | null>(null);
   const [logRun, setLogRun] = useState<DesktopRun | null>(null);
@@ -90,7 +90,7 @@ export function MachineRuns({ machineName }: { machineName: string }) {
             {data.machine.status}
           </Badge>
         )}
-        <Button className={styles.refresh} icon={<ArrowClockwiseRegular />} appearance="subtle" onClick={() => void refresh()} disabledFocusable={loading} aria-label="Refresh the runs of this machine">
+        <Button className={styles.refresh} icon={<ArrowClockwiseRegular />} appearance="subtle" onClick={() => void refresh()} aria-label="Refresh the runs of this machine">
           Refresh
         </Button>
       </div>
