@@ -16,6 +16,15 @@ import type { FinishedStatus, LogLine } from '../../../protocol/agent-messages.t
 
 export const ACTIVE = `('Assigned', 'Running')`;
 
+/**
+ * The order queued runs are handed out in (and numbered in, `queuePosition`): moved to top
+ * (priority_rank -1, the latest move first), then High (0), then Normal (1), oldest first.
+ */
+export const dispatchOrder = (alias?: string): string => {
+  const p = alias ? `${alias}.` : '';
+  return `${p}priority_rank, ${p}moved_to_top_at DESC NULLS LAST, ${p}queued_at, ${p}id`;
+};
+
 /** The dispatcher's statements run for every run: prepared once per connection (database.ts). */
 const PREPARED = { prepare: true } as const;
 
@@ -86,7 +95,7 @@ export async function claimForMachine(
             WHERE r.status = 'Queued' AND r.group_id = (SELECT group_id FROM m)
               AND ((r.run_mode = 'Unattended' AND $2) OR (r.run_mode = 'Attended' AND $3))
               AND NOT ($1::uuid = ANY (r.rejected_by))
-            ORDER BY r.priority_rank, r.moved_to_top_at DESC NULLS LAST, r.queued_at, r.id
+            ORDER BY ${dispatchOrder('r')}
             LIMIT 1
             FOR UPDATE OF r SKIP LOCKED
          ) AS of_group
@@ -97,12 +106,12 @@ export async function claimForMachine(
             WHERE r.status = 'Queued' AND r.target_machine_id = (SELECT id FROM m)
               AND ((r.run_mode = 'Unattended' AND $2) OR (r.run_mode = 'Attended' AND $3))
               AND NOT ($1::uuid = ANY (r.rejected_by))
-            ORDER BY r.priority_rank, r.moved_to_top_at DESC NULLS LAST, r.queued_at, r.id
+            ORDER BY ${dispatchOrder('r')}
             LIMIT 1
             FOR UPDATE OF r SKIP LOCKED
          ) AS of_machine
        ), next AS (
-         SELECT id FROM candidates ORDER BY priority_rank, moved_to_top_at DESC NULLS LAST, queued_at, id LIMIT 1
+         SELECT id FROM candidates ORDER BY ${dispatchOrder()} LIMIT 1
        )
        UPDATE runs r
           SET status = 'Assigned', machine_id = $1, attempt = r.attempt + 1, assigned_at = $4,

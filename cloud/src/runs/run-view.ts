@@ -7,7 +7,8 @@ import type { Queryable } from '../db/database.ts';
 import { FINAL_RUN_STATUSES, type Run as RunView, type RunQueueAction } from '../../../protocol/cloud-api.ts';
 import { allowedRunActions, type RunAction } from '../policy/permissions.ts';
 import { ApiError } from '../http/problem.ts';
-import { waitingReason } from './waiting.ts';
+import { dispatchOrder } from './queue.ts';
+import { loadTargetMachines, waitingReason, type TargetMachines } from './waiting.ts';
 import { decideRunVisibility, runTargetRelation } from './targets.ts';
 
 export type RunRow = {
@@ -46,22 +47,48 @@ export const RUN_COLUMNS = `id, environment_id, flow_id, connection_id, created_
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 /**
- * Who looks at runs (one per request): what they may do to each run, from the policy module.
- * Their roles and access are loaded once per target, not once per run of a long list.
+ * Who looks at runs (one per request): what they may do to each run, from the policy module,
+ * and for queued runs their place in the queue and why they wait. What is the same for every
+ * run of a target (the viewer's roles and access, the queue's order, its machines) is loaded
+ * once per target, not once per run of a long list.
  */
 export class RunViewer {
   private readonly relations = new Map<string, ReturnType<typeof runTargetRelation>>();
+  private readonly queues = new Map<string, Promise<Map<string, number>>>();
+  private readonly machines = new Map<string, Promise<TargetMachines>>();
 
   constructor(
     private readonly db: Queryable,
     readonly userId: string,
   ) {}
 
-  async allowedActions(row: RunRow): Promise<RunQueueAction[]> {
+  private once<T>(cache: Map<string, Promise<T>>, row: RunRow, load: () => Promise<T>): Promise<T> {
     const key = `${row.environment_id}/${row.group_id ?? `m:${row.target_machine_id}`}`;
-    let relation = this.relations.get(key);
-    if (!relation) this.relations.set(key, (relation = runTargetRelation(this.db, this.userId, row)));
-    const { actor, target } = await relation;
+    let value = cache.get(key);
+    if (!value) cache.set(key, (value = load()));
+    return value;
+  }
+
+  /** Where a queued run stands in its queue (1 = next to run), in the dispatcher's order (queue.ts claim). */
+  async queuePosition(row: RunRow): Promise<number> {
+    const order = await this.once(this.queues, row, async () => {
+      const ids = await this.db.query<{ id: string }>(
+        `SELECT id FROM runs WHERE status = 'Queued' AND ${row.group_id ? 'group_id' : 'target_machine_id'} = $1
+          ORDER BY ${dispatchOrder()}`,
+        [row.group_id ?? row.target_machine_id],
+      );
+      return new Map(ids.map((r, index) => [r.id, index + 1]));
+    });
+    // Queued after this request read the queue: it is last.
+    return order.get(row.id) ?? order.size + 1;
+  }
+
+  targetMachines(row: RunRow): Promise<TargetMachines> {
+    return this.once(this.machines, row, () => loadTargetMachines(this.db, row));
+  }
+
+  async allowedActions(row: RunRow): Promise<RunQueueAction[]> {
+    const { actor, target } = await this.once(this.relations, row, () => runTargetRelation(this.db, this.userId, row));
     const finished = FINAL_RUN_STATUSES.includes(row.status);
     // When each makes sense: cancel until the run ends (once), reordering while it waits in the queue.
     return allowedRunActions(actor, { isCreator: row.created_by === this.userId, target }).filter((action) =>
@@ -94,10 +121,10 @@ export async function runView(context: CloudContext, row: RunRow, viewer: RunVie
   };
   if (row.error_code) view.error = { code: row.error_code, message: row.error_message ?? '' };
   if (row.status === 'Queued') {
-    const waiting = await waitingReason(context.db, row, context.config.now(), context.config.runs);
+    const waiting = waitingReason(row, await viewer.targetMachines(row), context.config.now(), context.config.runs);
     view.waitingReason = waiting.reason;
     view.waitingDetail = waiting.detail;
-    view.queuePosition = await queuePositionOf(context.db, row);
+    view.queuePosition = await viewer.queuePosition(row);
   }
   return view;
 }
@@ -105,24 +132,6 @@ export async function runView(context: CloudContext, row: RunRow, viewer: RunVie
 export async function loadRun(db: Queryable, id: string): Promise<RunRow | null> {
   const [row] = await db.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = $1`, [id]);
   return row ?? null;
-}
-
-/**
- * Where a queued run stands in its queue (1 = next to run), in the dispatcher's order
- * (queue.ts): moved to top (latest move first), then High, then Normal, oldest first. A run
- * that no free machine can take is skipped by the dispatcher, so this is the order, not a promise.
- */
-async function queuePositionOf(db: Queryable, row: RunRow): Promise<number> {
-  // One sort key per level: the latest move to top sorts first, hence the negated epoch.
-  const [ahead] = await db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM runs o
-      WHERE o.status = 'Queued' AND o.id <> $1
-        AND ((o.group_id = $2) OR (o.target_machine_id = $3))
-        AND (o.priority_rank, COALESCE(-extract(epoch FROM o.moved_to_top_at), 0), o.queued_at, o.id)
-          < ($4::smallint, COALESCE(-extract(epoch FROM $5::timestamptz), 0), $6::timestamptz, $1::uuid)`,
-    [row.id, row.group_id, row.target_machine_id, row.priority_rank, row.moved_to_top_at, row.queued_at],
-  );
-  return (ahead?.n ?? 0) + 1;
 }
 
 const FORBIDDEN: Record<RunQueueAction, string> = {

@@ -32,19 +32,16 @@ const DETAIL: Record<WaitingReason, string> = {
   Dispatching: 'A machine is free; the run is being handed over.',
 };
 
-export async function waitingReason(
-  db: Queryable,
-  run: QueuedRunFacts,
-  now: Date,
-  limits: RunLimits,
-): Promise<{ reason: WaitingReason; detail: string }> {
-  const pick = (reason: WaitingReason) => ({ reason, detail: DETAIL[reason] });
-  const left = run.queued_at.getTime() + limits.maxQueueSeconds * 1000 - now.getTime();
-  if (left < limits.queueTimeoutWarningSeconds * 1000) return pick('QueueTimeoutNear');
+/** The state of a target's machines, the same for every run queued on it: loaded once per target. */
+export interface TargetMachines {
+  groupMaintenance: boolean;
+  machines: MachineFacts[];
+}
 
+export async function loadTargetMachines(db: Queryable, target: { group_id: string | null; target_machine_id: string | null }): Promise<TargetMachines> {
   let groupMaintenance = false;
-  if (run.group_id) {
-    const [group] = await db.query<{ maintenance: boolean }>('SELECT maintenance FROM machine_groups WHERE id = $1', [run.group_id]);
+  if (target.group_id) {
+    const [group] = await db.query<{ maintenance: boolean }>('SELECT maintenance FROM machine_groups WHERE id = $1', [target.group_id]);
     groupMaintenance = group?.maintenance ?? false;
   }
   const machines = await db.query<MachineFacts>(
@@ -52,10 +49,22 @@ export async function waitingReason(
             EXISTS (SELECT 1 FROM runs r WHERE r.machine_id = m.id AND r.status IN ('Assigned', 'Running')) AS busy
        FROM machines m LEFT JOIN agent_sessions s ON s.machine_id = m.id
       WHERE ($1::uuid IS NOT NULL AND m.group_id = $1) OR m.id = $2`,
-    [run.group_id, run.target_machine_id],
+    [target.group_id, target.target_machine_id],
   );
-  if (groupMaintenance) return pick('Maintenance');
-  const online = machines.filter((m) => m.status === 'Online');
+  return { groupMaintenance, machines };
+}
+
+export function waitingReason(
+  run: QueuedRunFacts,
+  target: TargetMachines,
+  now: Date,
+  limits: RunLimits,
+): { reason: WaitingReason; detail: string } {
+  const pick = (reason: WaitingReason) => ({ reason, detail: DETAIL[reason] });
+  const left = run.queued_at.getTime() + limits.maxQueueSeconds * 1000 - now.getTime();
+  if (left < limits.queueTimeoutWarningSeconds * 1000) return pick('QueueTimeoutNear');
+  if (target.groupMaintenance) return pick('Maintenance');
+  const online = target.machines.filter((m) => m.status === 'Online');
   if (online.length === 0) return pick('NoMachineOnline');
   const available = online.filter((m) => !m.maintenance);
   if (available.length === 0) return pick('Maintenance');
