@@ -49,23 +49,16 @@ export async function recordAudit(db: Queryable, event: AuditEvent): Promise<voi
 }
 
 /**
- * For a statement that makes a change and writes its record at once (POST /runs: the run's
- * INSERT and its record in one round trip): `INSERT INTO audit_events … SELECT … FROM <from>`
- * with the target id taken from `from`'s `targetIdColumn`, and its parameters numbered from
- * `firstParam`. One record per row of `from`, in the same statement, hence the same transaction.
+ * The columns of an audit record that SQL writes itself, in the statement that makes the change
+ * (the queue_run function, migration 006: POST /runs in one round trip): the same values as
+ * `recordAudit` writes.
  */
-export function auditInsertFrom(
-  from: string,
-  targetIdColumn: string,
-  firstParam: number,
-  event: Omit<AuditEvent, 'targetId'>,
-): { sql: string; params: unknown[] } {
+export function auditColumns(event: Omit<AuditEvent, 'targetId' | 'targetType' | 'environmentId'>): {
+  actorType: string;
+  actorId: string | null;
+  action: string;
+  detail: string;
+} {
   const [actorType, actorId] = actorColumns(event.actor);
-  const $ = (i: number) => `$${firstParam + i}`;
-  return {
-    sql:
-      `INSERT INTO audit_events (environment_id, actor_type, actor_id, action, target_type, target_id, detail) ` +
-      `SELECT ${$(0)}::uuid, ${$(1)}::text, ${$(2)}::uuid, ${$(3)}::text, ${$(4)}::text, ${from}.${targetIdColumn}::text, ${$(5)}::jsonb FROM ${from}`,
-    params: [event.environmentId ?? null, actorType, actorId, event.action, event.targetType, JSON.stringify(event.detail ?? {})],
-  };
+  return { actorType, actorId, action: event.action, detail: JSON.stringify(event.detail ?? {}) };
 }

@@ -18,7 +18,7 @@ import {
 } from '../../../protocol/cloud-api.ts';
 import { loadActor, requireUser } from '../auth/authenticate.ts';
 import { ApiError } from '../http/problem.ts';
-import { auditInsertFrom, recordAudit } from '../audit/audit.ts';
+import { auditColumns, recordAudit } from '../audit/audit.ts';
 import { canSeeGroup, decideMachineAction } from '../policy/permissions.ts';
 import { decideRunOnTarget, decideRunVisibility, groupAccessOf, loadRunRequest } from './targets.ts';
 import { RUN_COLUMNS, RunViewer, loadRun, runView, type RunRow } from './run-view.ts';
@@ -27,8 +27,6 @@ import { WAKE_CHANNEL, wakePayload } from './wakeups.ts';
 
 /** Statements run for every queued run: prepared once per connection (database.ts). */
 const PREPARED = { prepare: true } as const;
-const LOCK_GROUP = 'SELECT id FROM machine_groups WHERE id = $1 FOR UPDATE';
-const LOCK_MACHINE = 'SELECT id FROM machines WHERE id = $1 FOR UPDATE';
 
 const problem = { $ref: 'Problem#' };
 /** Inputs travel on the agent socket: keep them small. */
@@ -74,66 +72,49 @@ export const runRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (a
       const priority = body.priority ?? 'Normal';
       const groupId = target.type === 'MachineGroup' ? target.id : null;
       const machineId = target.type === 'Machine' ? target.id : null;
-      const id = await db.transaction(async (tx) => {
-        // The row lock on the target orders concurrent submissions, so the limit holds under load.
-        const [locked] = await tx.query(groupId ? LOCK_GROUP : LOCK_MACHINE, [target.id], PREPARED);
-        if (!locked) throw new ApiError('ConnectionBroken', 'The connection is broken: its target was deleted.');
-        // A statement of its own after the lock: in READ COMMITTED its snapshot is taken now, so the
-        // count sees every run committed by whoever held the lock before (the limit stays exact).
-        // It counts, inserts the run when there is room, writes its audit record and announces it
-        // to the other instances (NOTIFY, delivered at commit): the rest of the transaction at once.
-        const audit = auditInsertFrom('queued_run', 'id', 14, {
-          actor: caller,
-          action: 'run.queued',
-          targetType: 'run',
-          environmentId: target.environmentId,
-          detail: { flow: flow.name, target: { type: target.type, id: target.id }, runMode: body.runMode, priority },
-        });
-        const wake = wakePayload(dispatcherOf(context).instanceId, { kind: 'queued', groupId, machineId });
-        const [queued] = await tx.query<{ waiting: number; id: string | null }>(
-          `WITH waiting AS (
-             SELECT count(*)::int AS n FROM runs WHERE status = 'Queued' AND ${groupId ? 'group_id' : 'target_machine_id'} = $1
-           ), queued_run AS (
-             INSERT INTO runs (environment_id, flow_id, connection_id, created_by, group_id, target_machine_id, run_mode, priority,
-                               priority_rank, inputs, queued_at)
-             SELECT $2::uuid, $3::uuid, $4::uuid, $5::uuid, $6::uuid, $7::uuid, $8::text, $9::text, $10::smallint, $11::jsonb, $12::timestamptz
-               FROM waiting WHERE waiting.n < $13
-             RETURNING id
-           ), audit AS (
-             ${audit.sql}
-           ), wake AS (
-             SELECT pg_notify($20, $21) FROM queued_run
-           )
-           SELECT (SELECT n FROM waiting) AS waiting, (SELECT id FROM queued_run) AS id, (SELECT count(*) FROM wake) AS announced`,
-          [
-            target.id,
-            target.environmentId,
-            flow.id,
-            connection.id,
-            caller.userId,
-            groupId,
-            machineId,
-            body.runMode,
-            priority,
-            priority === 'High' ? 0 : 1,
-            inputs,
-            config.now(),
-            config.runs.maxQueuedPerTarget,
-            ...audit.params,
-            WAKE_CHANNEL,
-            wake,
-          ],
-          PREPARED,
-        );
-        if (!queued?.id) {
-          throw new ApiError(
-            'QueueFull',
-            `${target.name} already has ${config.runs.maxQueuedPerTarget} queued runs; wait for some to start or cancel them.`,
-          );
-        }
-        return queued.id;
+      // One statement, its own transaction (migration 006, queue_run): it locks the target's row,
+      // counts its queued runs in a new snapshot (the limit stays exact under concurrency), and
+      // below the limit inserts the run, its audit record and the NOTIFY that wakes the instance
+      // holding the target's machines (maybe another one), delivered at commit.
+      const audit = auditColumns({
+        actor: caller,
+        action: 'run.queued',
+        detail: { flow: flow.name, target: { type: target.type, id: target.id }, runMode: body.runMode, priority },
       });
-      // The instance holding the target's machines (maybe another one: the NOTIFY above) hands it out at once.
+      const [queued] = await db.query<{ outcome: 'Queued' | 'QueueFull' | 'TargetDeleted'; run_id: string | null }>(
+        `SELECT outcome, run_id FROM queue_run($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15, $16::jsonb, $17, $18)`,
+        [
+          groupId,
+          machineId,
+          config.runs.maxQueuedPerTarget,
+          target.environmentId,
+          flow.id,
+          connection.id,
+          caller.userId,
+          body.runMode,
+          priority,
+          priority === 'High' ? 0 : 1,
+          inputs,
+          config.now(),
+          audit.actorType,
+          audit.actorId,
+          audit.action,
+          audit.detail,
+          WAKE_CHANNEL,
+          wakePayload(dispatcherOf(context).instanceId, { kind: 'queued', groupId, machineId }),
+        ],
+        PREPARED,
+      );
+      if (queued?.outcome === 'TargetDeleted') throw new ApiError('ConnectionBroken', 'The connection is broken: its target was deleted.');
+      if (queued?.outcome === 'QueueFull') {
+        throw new ApiError(
+          'QueueFull',
+          `${target.name} already has ${config.runs.maxQueuedPerTarget} queued runs; wait for some to start or cancel them.`,
+        );
+      }
+      const id = queued?.run_id;
+      if (!id) throw new Error('queue_run answered without a run');
+      // This instance offers it to its own free machines of the target at once.
       dispatcherOf(context).runQueued({ groupId, machineId });
       return reply.status(202).send({ id, status: 'Queued' as const });
     },

@@ -63,9 +63,9 @@ export function parseWake(payload: string): { from: string; event: WakeEvent } |
 }
 
 /**
- * The NOTIFY payload of one event, for a statement that announces its own change (POST /runs
- * folds `pg_notify(WAKE_CHANNEL, payload)` into the INSERT of the run: same transaction, same
- * delivery at commit, one round trip less).
+ * The NOTIFY payload of one event, for SQL that announces its own change (POST /runs: the
+ * queue_run function, migration 006, sends it with the run's INSERT: same transaction, same
+ * delivery at commit, no round trip of its own).
  */
 export function wakePayload(instanceId: string, event: WakeEvent): string {
   return encode(instanceId, event);
