@@ -43,6 +43,9 @@ export function bearerToken(request: FastifyRequest): string | null {
   return match?.[1] ?? null;
 }
 
+/** Every request runs one of these: prepared once per connection (database.ts). */
+const PREPARED = { prepare: true } as const;
+
 export async function resolveCaller(db: Queryable, tokens: TokenService, token: string): Promise<Caller | null> {
   const subject = await tokens.verify(token);
   if (!subject) return null;
@@ -50,12 +53,14 @@ export async function resolveCaller(db: Queryable, tokens: TokenService, token: 
     const [user] = await db.query<{ id: string; email: string; display_name: string }>(
       'SELECT id, email, display_name FROM users WHERE id = $1',
       [subject.userId],
+      PREPARED,
     );
     return user ? { kind: 'user', userId: user.id, email: user.email, displayName: user.display_name } : null;
   }
   const [machine] = await db.query<{ id: string; owner_id: string; environment_id: string; group_id: string | null }>(
     'SELECT id, owner_id, environment_id, group_id FROM machines WHERE id = $1',
     [subject.machineId],
+    PREPARED,
   );
   return machine
     ? {

@@ -12,7 +12,19 @@ export type TokenSubject = { kind: 'user'; userId: string } | { kind: 'machine';
 const ISSUER = 'machine-runtime';
 const AUDIENCE = 'machine-runtime-api';
 
+/** Verified tokens remembered per service (see `verify`); beyond this many, the oldest are forgotten. */
+const VERIFIED_CACHE_SIZE = 10_000;
+
 export class TokenService {
+  /**
+   * Tokens that passed verification, with their time claims. A token is an immutable string
+   * and the key is fixed for the life of the service, so its signature, issuer, audience,
+   * algorithm and subject verify the same way every time; only the time checks depend on
+   * `now` and are made again on every use (as jose makes them: valid while nbf <= now < exp,
+   * in whole seconds). Saves the HMAC (WebCrypto, ~0.1-0.3 ms of CPU) on every request.
+   */
+  private readonly verified = new Map<string, { subject: TokenSubject; exp: number; nbf: number }>();
+
   private constructor(
     private readonly key: Uint8Array,
     private readonly lifetimeSeconds: number,
@@ -48,17 +60,28 @@ export class TokenService {
 
   /** The token's subject, or null when it is invalid or expired. */
   async verify(token: string): Promise<TokenSubject | null> {
+    const currentDate = this.now();
+    const nowSeconds = Math.floor(currentDate.getTime() / 1000);
+    const known = this.verified.get(token);
+    if (known) {
+      if (known.nbf <= nowSeconds && nowSeconds < known.exp) return { ...known.subject };
+      this.verified.delete(token); // expired (or not yet valid on a clock moved back): verify it in full
+    }
     try {
       const { payload } = await jwtVerify(token, this.key, {
         issuer: ISSUER,
         audience: AUDIENCE,
         algorithms: ['HS256'],
-        currentDate: this.now(),
+        currentDate,
       });
       if (typeof payload.sub !== 'string') return null;
-      if (payload.typ === 'user') return { kind: 'user', userId: payload.sub };
-      if (payload.typ === 'machine') return { kind: 'machine', machineId: payload.sub };
-      return null;
+      const subject: TokenSubject | null =
+        payload.typ === 'user' ? { kind: 'user', userId: payload.sub } : payload.typ === 'machine' ? { kind: 'machine', machineId: payload.sub } : null;
+      if (subject) {
+        if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
+        this.verified.set(token, { subject, exp: payload.exp ?? Infinity, nbf: payload.nbf ?? -Infinity });
+      }
+      return subject;
     } catch (error) {
       if (error instanceof joseErrors.JOSEError) return null;
       throw error;
