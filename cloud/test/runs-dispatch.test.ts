@@ -94,10 +94,34 @@ describe(`run queue and push dispatch (${DATABASE_ENGINE})`, () => {
     expect(waiting).toMatchObject({ status: 'Queued', waitingReason: 'NeedsAttendedSession' });
     expect(await run(high)).toMatchObject({ status: 'Succeeded', outputs: { ok: true }, machineId: machines[0]!.id, attempt: 1 });
 
-    // Someone signs in on the machine (the heartbeat carries the session): the attended run starts.
+    // Someone else signs in (the heartbeat carries the session): an attended run needs the
+    // connection's own user, with an unlocked session.
     agent.send({ type: 'heartbeat', runningRunIds: [], session: { user: 'alice', locked: false } });
+    expect(await agent.nothing('assign')).toBe(true);
+    expect(await run(attended)).toMatchObject({ status: 'Queued', waitingReason: 'NeedsAttendedSession' });
+    agent.send({ type: 'heartbeat', runningRunIds: [], session: { user: 'CORP\\Robot', locked: true } });
+    expect(await agent.nothing('assign')).toBe(true);
+    expect((await run(attended)).waitingReason).toBe('NeedsAttendedSession');
+    // The connection's user (however the OS spells the account) unlocks: the attended run starts.
+    agent.send({ type: 'heartbeat', runningRunIds: [], session: { user: 'CORP\\Robot', locked: false } });
     const third = await agent.next('assign');
     expect(third).toMatchObject({ runId: attended, runMode: 'Attended' });
+  });
+
+  it("keeps an unattended run off a machine where the connection's user has a session, and hands it to one without", async () => {
+    const { machines, connectionId } = await setup(2);
+    const robotsDesk = await connect(machines[0]!, { acceptsUnattended: true, session: { user: 'robot@corp.example', locked: true } });
+    const id = await queue(connectionId);
+    expect(await robotsDesk.nothing('assign')).toBe(true);
+    expect(await run(id)).toMatchObject({ status: 'Queued', waitingReason: 'RunUserSignedIn' });
+    // A second machine, nobody signed in: the run goes there at once.
+    const spare = await connect(machines[1]!, { acceptsUnattended: true, session: { user: null, locked: false } });
+    const assign = await spare.next('assign');
+    expect(assign.runId).toBe(id);
+    await complete(spare, assign);
+    // The queue events name where it started.
+    const events = (await call(cloud.app, 'GET', `/api/v1/runs/${id}/events`, { token: owner.token })).json().events;
+    expect(events.find((e: { kind: string }) => e.kind === 'Assigned').machine.id).toBe(machines[1]!.id);
   });
 
   it('pushes each queued run to a free machine at once and spreads work across the group', async () => {

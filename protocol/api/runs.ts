@@ -106,8 +106,12 @@ export const RunPrioritySchema = literals(RUN_PRIORITIES);
  * - `NoMachineOnline`: no machine of the target is connected;
  * - `AllMachinesBusy`: every suitable machine is running a flow;
  * - `Maintenance`: the group (or every online machine) is in maintenance;
- * - `NeedsAttendedSession`: an attended run, and no online machine has a signed-in, unlocked session;
+ * - `NeedsAttendedSession`: an attended run, and the connection's user is not signed in (or their
+ *   session is locked) on any online machine (the model's AttendedUserNotLoggedIn /
+ *   AttendedUserSessionNotActive);
  * - `NeedsUnattendedMachine`: an unattended run, and no online machine accepts unattended runs;
+ * - `RunUserSignedIn`: an unattended run, and the connection's user is signed in on every online
+ *   machine that accepts them (the model's SessionExistsForTheUserWhenUnattended);
  * - `RejectedByMachines`: the online machines refused it (e.g. they cannot open its credentials);
  * - `QueueTimeoutNear`: it will fail with `QueueTimeout` soon (overrides the others);
  * - `Dispatching`: a machine is free; it is being handed over now.
@@ -118,6 +122,7 @@ export const WAITING_REASONS = [
   'Maintenance',
   'NeedsAttendedSession',
   'NeedsUnattendedMachine',
+  'RunUserSignedIn',
   'RejectedByMachines',
   'QueueTimeoutNear',
   'Dispatching',

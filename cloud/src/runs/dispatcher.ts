@@ -26,6 +26,7 @@ import {
   claimForMachine,
   extendLeases,
   finishRun,
+  hasQueuedRuns,
   requeueAssignment,
   requeueMachineAssignments,
   startRun,
@@ -209,8 +210,9 @@ export class RunDispatcher implements AgentHubListener {
       for (const machine of candidates) {
         if (this.closed) return;
         const claimed = await this.offerMachine(machine.id);
-        // A machine that can take any run mode found nothing: the queue has nothing for anyone.
-        if (!claimed && machine.capabilities.acceptsUnattended && machine.capabilities.attendedReady) return;
+        // Nothing for this machine (its session may not suit the runs waiting): offer the others,
+        // unless the queue is empty — then it has nothing for anyone.
+        if (!claimed && !(await hasQueuedRuns(this.context.db, target))) return;
       }
     });
   }
@@ -298,7 +300,8 @@ export class RunDispatcher implements AgentHubListener {
       if (!machine) return;
       if (message.session) {
         const capabilities = capabilitiesOf(machine.capabilities.acceptsUnattended, message.session);
-        if (capabilities.attendedReady !== machine.capabilities.attendedReady) {
+        const was = machine.capabilities.session;
+        if (capabilities.session.user !== was.user || capabilities.session.locked !== was.locked) {
           machine.capabilities = capabilities;
           await db.query('UPDATE agent_sessions SET signed_in_user = $2, session_locked = $3, updated_at = $4 WHERE machine_id = $1', [
             machineId,
@@ -441,5 +444,5 @@ export class RunDispatcher implements AgentHubListener {
 }
 
 function capabilitiesOf(acceptsUnattended: boolean, session: HelloMessage['session']): MachineCapabilities {
-  return { acceptsUnattended, attendedReady: session.user !== null && !session.locked };
+  return { acceptsUnattended, session: { user: session.user, locked: session.locked } };
 }

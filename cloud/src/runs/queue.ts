@@ -35,9 +35,18 @@ export interface QueueTarget {
 
 export interface MachineCapabilities {
   acceptsUnattended: boolean;
-  /** A signed-in, unlocked session: attended runs possible. */
-  attendedReady: boolean;
+  /** Who is signed in on the machine (null: nobody) and whether their session is locked. */
+  session: { user: string | null; locked: boolean };
 }
+
+/**
+ * Whether the machine's session suits run `r` of connection `c` (migration 007): an attended run
+ * needs the connection's user signed in and unlocked; an unattended run needs a machine that
+ * accepts them and has no session of that user. Parameters: $2 accepts unattended, $3 the
+ * session's user, $6 the session is locked.
+ */
+const SESSION_SUITS_RUN = `((r.run_mode = 'Unattended' AND $2 AND ($3::text IS NULL OR account_name(c.username) <> account_name($3)))
+                OR (r.run_mode = 'Attended' AND $3::text IS NOT NULL AND NOT $6 AND account_name(c.username) = account_name($3)))`;
 
 export interface Assignment {
   runId: string;
@@ -93,7 +102,7 @@ export async function claimForMachine(
            SELECT r.id, r.priority_rank, r.moved_to_top_at, r.queued_at FROM runs r
              JOIN connections c ON c.id = r.connection_id AND c.status = 'Connected'
             WHERE r.status = 'Queued' AND r.group_id = (SELECT group_id FROM m)
-              AND ((r.run_mode = 'Unattended' AND $2) OR (r.run_mode = 'Attended' AND $3))
+              AND ${SESSION_SUITS_RUN}
               AND NOT ($1::uuid = ANY (r.rejected_by))
             ORDER BY ${dispatchOrder('r')}
             LIMIT 1
@@ -104,7 +113,7 @@ export async function claimForMachine(
            SELECT r.id, r.priority_rank, r.moved_to_top_at, r.queued_at FROM runs r
              JOIN connections c ON c.id = r.connection_id AND c.status = 'Connected'
             WHERE r.status = 'Queued' AND r.target_machine_id = (SELECT id FROM m)
-              AND ((r.run_mode = 'Unattended' AND $2) OR (r.run_mode = 'Attended' AND $3))
+              AND ${SESSION_SUITS_RUN}
               AND NOT ($1::uuid = ANY (r.rejected_by))
             ORDER BY ${dispatchOrder('r')}
             LIMIT 1
@@ -120,7 +129,14 @@ export async function claimForMachine(
         WHERE r.id = next.id AND f.id = r.flow_id AND c.id = r.connection_id
       RETURNING r.id, r.attempt, r.run_mode, r.inputs, f.runtime, f.script, c.username, c.sealed_password,
                 c.target_type, c.target_id`,
-      [machineId, capabilities.acceptsUnattended, capabilities.attendedReady, now, plus(now, limits.acceptSeconds)],
+      [
+        machineId,
+        capabilities.acceptsUnattended,
+        capabilities.session.user,
+        now,
+        plus(now, limits.acceptSeconds),
+        capabilities.session.locked,
+      ],
       PREPARED,
     );
     if (!row) return null;
@@ -141,6 +157,16 @@ export async function claimForMachine(
     if ((error as { code?: string }).code === '23505') return null;
     throw error;
   }
+}
+
+/** Whether a queue (a group's, or a machine's own) holds any queued run at all. */
+export async function hasQueuedRuns(db: Queryable, target: QueueTarget): Promise<boolean> {
+  const [row] = await db.query<{ any: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM runs WHERE status = 'Queued' AND (group_id = $1 OR target_machine_id = $2)) AS any`,
+    [target.groupId, target.machineId],
+    PREPARED,
+  );
+  return row?.any ?? false;
 }
 
 /** Why an assignment went back to the queue, for the run's queue events. */

@@ -37,12 +37,14 @@ export type RunRow = {
   error_message: string | null;
   rejected_by: string[];
   log_lines: number;
+  run_as_account: string;
 };
 
 export const RUN_COLUMNS = `id, environment_id, flow_id, connection_id, created_by, group_id, target_machine_id, run_mode, priority,
   status, attempt, machine_id, queued_at, assigned_at, started_at, finished_at, cancel_requested_at, moved_to_top_at, priority_rank,
   inputs, outputs,
-  error_code, error_message, rejected_by, log_lines`;
+  error_code, error_message, rejected_by, log_lines,
+  (SELECT account_name(c.username) FROM connections c WHERE c.id = runs.connection_id) AS run_as_account`;
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 

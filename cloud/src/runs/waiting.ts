@@ -9,6 +9,8 @@ export interface QueuedRunFacts {
   run_mode: 'Attended' | 'Unattended';
   queued_at: Date;
   rejected_by: string[];
+  /** The connection's user as one account name (migration 007, account_name). */
+  run_as_account: string;
 }
 
 type MachineFacts = {
@@ -16,7 +18,8 @@ type MachineFacts = {
   status: string;
   maintenance: boolean;
   accepts_unattended: boolean | null;
-  signed_in_user: string | null;
+  /** Who is signed in, as one account name (account_name), or null. */
+  session_account: string | null;
   session_locked: boolean | null;
   busy: boolean;
 };
@@ -25,8 +28,10 @@ const DETAIL: Record<WaitingReason, string> = {
   NoMachineOnline: 'No machine of the target is online.',
   AllMachinesBusy: 'Every machine that can take this run is busy; it starts when one is free.',
   Maintenance: 'The target is in maintenance: no new runs start until maintenance ends.',
-  NeedsAttendedSession: 'An attended run needs a machine with a signed-in, unlocked user session.',
+  NeedsAttendedSession: "An attended run needs the connection's user signed in, with an unlocked session, on a machine of the target.",
   NeedsUnattendedMachine: 'No online machine accepts unattended runs.',
+  RunUserSignedIn:
+    "The connection's user is signed in on every online machine that accepts unattended runs; an unattended run needs a machine without a session of that user.",
   RejectedByMachines: 'The online machines refused this run (for example, they cannot open its credentials).',
   QueueTimeoutNear: 'The run has almost reached the queue time limit and will fail with QueueTimeout.',
   Dispatching: 'A machine is free; the run is being handed over.',
@@ -45,7 +50,7 @@ export async function loadTargetMachines(db: Queryable, target: { group_id: stri
     groupMaintenance = group?.maintenance ?? false;
   }
   const machines = await db.query<MachineFacts>(
-    `SELECT m.id, m.status, m.maintenance, s.accepts_unattended, s.signed_in_user, s.session_locked,
+    `SELECT m.id, m.status, m.maintenance, s.accepts_unattended, account_name(s.signed_in_user) AS session_account, s.session_locked,
             EXISTS (SELECT 1 FROM runs r WHERE r.machine_id = m.id AND r.status IN ('Assigned', 'Running')) AS busy
        FROM machines m LEFT JOIN agent_sessions s ON s.machine_id = m.id
       WHERE ($1::uuid IS NOT NULL AND m.group_id = $1) OR m.id = $2`,
@@ -68,10 +73,17 @@ export function waitingReason(
   if (online.length === 0) return pick('NoMachineOnline');
   const available = online.filter((m) => !m.maintenance);
   if (available.length === 0) return pick('Maintenance');
-  const capable = available.filter((m) =>
-    run.run_mode === 'Attended' ? m.signed_in_user !== null && m.session_locked === false : m.accepts_unattended === true,
-  );
-  if (capable.length === 0) return pick(run.run_mode === 'Attended' ? 'NeedsAttendedSession' : 'NeedsUnattendedMachine');
+  // The rule the dispatcher's claim applies (queue.ts, SESSION_SUITS_RUN), told apart for the reason.
+  let capable: MachineFacts[];
+  if (run.run_mode === 'Attended') {
+    capable = available.filter((m) => m.session_account === run.run_as_account && m.session_locked === false);
+    if (capable.length === 0) return pick('NeedsAttendedSession');
+  } else {
+    const unattended = available.filter((m) => m.accepts_unattended === true);
+    if (unattended.length === 0) return pick('NeedsUnattendedMachine');
+    capable = unattended.filter((m) => m.session_account !== run.run_as_account);
+    if (capable.length === 0) return pick('RunUserSignedIn');
+  }
   const willing = capable.filter((m) => !run.rejected_by.includes(m.id));
   if (willing.length === 0) return pick('RejectedByMachines');
   if (willing.every((m) => m.busy)) return pick('AllMachinesBusy');
