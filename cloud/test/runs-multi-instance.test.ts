@@ -10,6 +10,7 @@ import { createKeyedGroup, createKeyedMachine } from './runs-fixtures.ts';
 import { connectAgent, type SimulatedAgent } from './runs-agents.ts';
 import { DEFAULT_RUN_LIMITS, type CloudConfig } from '../src/config.ts';
 import { dispatcherOf } from '../src/runs/dispatcher.ts';
+import { injectSender, joinWithKeys, leaveGroup } from './group-client.ts';
 
 /** Well under the default one-second sweep: only a wake-up can be this fast. */
 const PROMPT_MS = 800;
@@ -166,6 +167,33 @@ describe.skipIf(DATABASE_ENGINE === 'pglite')('two cloud instances on one Postgr
     const { message: next, ms } = await timed(agent.next('assign', 5000));
     expect(next.runId).toBe(second);
     expect(ms).toBeLessThan(PROMPT_MS);
+  });
+
+  it('gives a machine connected to A the queued runs of a group it joins through B at once, and none after it leaves', async () => {
+    const { group, connectionId } = await setup(0);
+    const waiting = await queueThrough(a, connectionId);
+    const newcomer = await createKeyedMachine(a.db, environmentId, owner.id, { name: `vm-new-${group.id.slice(0, 6)}` });
+    const onA = await connect(urlA, newcomer);
+    expect(await onA.nothing('assign', 200)).toBe(true);
+
+    const throughB = injectSender(b.app);
+    const machine = { id: newcomer.id, token: newcomer.token, name: 'newcomer' };
+    const joining = timed(onA.next('assign', 5000));
+    const { reply } = await joinWithKeys(throughB, machine, group.id, group.keys);
+    expect(reply.status, JSON.stringify(reply.body)).toBe(201);
+    const { message, ms } = await joining;
+    expect(message.runId).toBe(waiting);
+    expect(ms).toBeLessThan(PROMPT_MS);
+    onA.send({ type: 'accepted', runId: message.runId, attempt: message.attempt });
+    onA.send({ type: 'started', runId: message.runId, attempt: message.attempt });
+    onA.send({ type: 'finished', runId: message.runId, attempt: message.attempt, status: 'Succeeded', outputs: {}, error: null });
+    await expect.poll(() => statusOf(waiting)).toBe('Succeeded');
+
+    // It leaves through B: runs queued on the group afterwards are not offered to it.
+    expect((await leaveGroup(throughB, machine, group.id)).status).toBe(204);
+    await expect.poll(() => dispatcherOf(a.app.cloud).localMachineGroup(newcomer.id)).toBe(null);
+    await queueThrough(b, connectionId);
+    expect(await onA.nothing('assign', 500)).toBe(true);
   });
 
   it('hands a run refused on a machine of A to a free machine connected to B at once', async () => {

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import type { CloudContext } from '../context.ts';
+import { dispatcherOf } from '../runs/dispatcher.ts';
 import type { Queryable } from '../db/database.ts';
 import { loadActor, requireCaller, requireMachine, type Caller, type MachineCaller } from '../auth/authenticate.ts';
 import { recordAudit } from '../audit/audit.ts';
@@ -169,9 +170,13 @@ export const membershipRoutes: FastifyPluginAsync<{ context: CloudContext }> = a
       const { group } = await groupForMachine(caller, request.params.id);
       const { nonce, signature, firstJoin } = request.body;
       await consumeChallenge(nonce, group.id, caller.machineId, 'join');
-      const result = await db.transaction((tx) =>
-        join(tx, { caller, groupId: group.id, nonce, signature, firstJoin, now: config.now(), maxMachines: config.maxMachinesPerGroup }),
-      );
+      const result = await db.transaction(async (tx) => {
+        const joined = await join(tx, { caller, groupId: group.id, nonce, signature, firstJoin, now: config.now(), maxMachines: config.maxMachinesPerGroup });
+        await dispatcherOf(context).announceMachineMoved(tx, caller.machineId, group.id);
+        return joined;
+      });
+      // Its agent takes the group's queued runs now, not at the next sweep.
+      dispatcherOf(context).machineMoved(caller.machineId, group.id);
       return reply.status(201).send(result);
     },
   );
@@ -270,7 +275,10 @@ export const membershipRoutes: FastifyPluginAsync<{ context: CloudContext }> = a
           environmentId: group.environment_id,
           detail: { machineId, machineName: left[0]!.name },
         });
+        await dispatcherOf(context).announceMachineMoved(tx, machineId, null);
       });
+      // It takes only the runs targeting it alone from now on.
+      dispatcherOf(context).machineMoved(machineId, null);
       return reply.status(204).send();
     },
   );

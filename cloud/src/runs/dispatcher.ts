@@ -168,6 +168,10 @@ export class RunDispatcher implements AgentHubListener {
       this.runQueued({ groupId: event.groupId, machineId: event.machineId });
       return;
     }
+    if (event.kind === 'moved') {
+      this.machineMoved(event.machineId, event.groupId);
+      return;
+    }
     if (!this.machines.has(event.machineId)) return;
     this.sendCancel(event.machineId, event.runId, event.attempt, event.reason);
     if (event.free) this.machineMayBeFree(event.machineId);
@@ -190,6 +194,24 @@ export class RunDispatcher implements AgentHubListener {
    */
   announceQueuesReopened(tx: Queryable, targets: readonly QueueTarget[]): Promise<void> {
     return this.announce(tx, targets.map((target) => ({ kind: 'queued' as const, ...target })));
+  }
+
+  /**
+   * A machine joined, left or changed group: it takes runs from its new group's queue at once,
+   * wherever its socket is. Announced on `tx` for the other instances; call `machineMoved` after
+   * the commit for this one.
+   */
+  announceMachineMoved(tx: Queryable, machineId: string, groupId: string | null): Promise<void> {
+    return this.announce(tx, [{ kind: 'moved', machineId, groupId }]);
+  }
+
+  machineMoved(machineId: string, groupId: string | null): void {
+    const machine = this.machines.get(machineId);
+    if (!machine) return; // its socket is held by another instance (or it is offline)
+    this.inOrder(machineId, async () => {
+      machine.groupId = groupId;
+      if (!machine.busy) await this.offerMachine(machineId);
+    });
   }
 
   queuesReopened(targets: readonly QueueTarget[]): void {
@@ -440,6 +462,11 @@ export class RunDispatcher implements AgentHubListener {
   /** For tests and the benchmark: the machines this instance is dispatching to. */
   localMachineIds(): string[] {
     return [...this.machines.keys()];
+  }
+
+  /** The group a machine connected here takes runs from, as this instance knows it (undefined: not connected here). */
+  localMachineGroup(machineId: string): string | null | undefined {
+    return this.machines.get(machineId)?.groupId;
   }
 }
 

@@ -6,7 +6,8 @@
  *   - `queued`: a queue (a group's, or a single machine's) has a run to hand out — a run was
  *     queued or put back (refused, its machine went away, not accepted in time);
  *   - `stop`: a run on a machine must stop (cancelled, timed out, lost) and, when `free`, that
- *     machine holds no run any more and may claim the next one.
+ *     machine holds no run any more and may claim the next one;
+ *   - `moved`: a machine joined, left or changed group: it now takes runs from another queue.
  * The instance whose sockets hold the machines concerned acts at once; the others ignore it.
  * Each instance ignores its own announcements (it acted on them directly, without the round
  * trip). The sweep stays the safety net for anything missed (e.g. while a listener reconnects).
@@ -20,18 +21,22 @@ export type StopReason = 'Cancelled' | 'TimedOut' | 'MachineLost';
 
 export type WakeEvent =
   | { kind: 'queued'; groupId: string | null; machineId: string | null }
-  | { kind: 'stop'; runId: string; attempt: number; machineId: string; reason: StopReason; free: boolean };
+  | { kind: 'stop'; runId: string; attempt: number; machineId: string; reason: StopReason; free: boolean }
+  | { kind: 'moved'; machineId: string; groupId: string | null };
 
 /** On the wire: short keys (a NOTIFY payload is at most 8000 bytes; ours are ~150). */
 type Wire =
   | { i: string; k: 'q'; g: string | null; m: string | null }
-  | { i: string; k: 's'; r: string; a: number; m: string; why: StopReason; f: boolean };
+  | { i: string; k: 's'; r: string; a: number; m: string; why: StopReason; f: boolean }
+  | { i: string; k: 'm'; m: string; g: string | null };
 
 function encode(instanceId: string, event: WakeEvent): string {
   const wire: Wire =
     event.kind === 'queued'
       ? { i: instanceId, k: 'q', g: event.groupId, m: event.machineId }
-      : { i: instanceId, k: 's', r: event.runId, a: event.attempt, m: event.machineId, why: event.reason, f: event.free };
+      : event.kind === 'moved'
+        ? { i: instanceId, k: 'm', m: event.machineId, g: event.groupId }
+        : { i: instanceId, k: 's', r: event.runId, a: event.attempt, m: event.machineId, why: event.reason, f: event.free };
   return JSON.stringify(wire);
 }
 
@@ -52,6 +57,9 @@ export function parseWake(payload: string): { from: string; event: WakeEvent } |
     const machineId = isId(wire.m) ? wire.m : null;
     if (!groupId && !machineId) return null;
     return { from: wire.i, event: { kind: 'queued', groupId, machineId } };
+  }
+  if (wire.k === 'm' && isId(wire.m)) {
+    return { from: wire.i, event: { kind: 'moved', machineId: wire.m, groupId: isId(wire.g) ? wire.g : null } };
   }
   if (wire.k === 's' && isId(wire.r) && isId(wire.m) && Number.isInteger(wire.a) && REASONS.includes(wire.why as string)) {
     return {
