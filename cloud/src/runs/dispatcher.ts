@@ -26,7 +26,6 @@ import {
   claimForMachine,
   extendLeases,
   finishRun,
-  hasQueuedRuns,
   requeueAssignment,
   requeueMachineAssignments,
   startRun,
@@ -231,26 +230,28 @@ export class RunDispatcher implements AgentHubListener {
         .sort((a, b) => a.lastAssignedAt - b.lastAssignedAt);
       for (const machine of candidates) {
         if (this.closed) return;
-        const claimed = await this.offerMachine(machine.id);
         // Nothing for this machine (its session may not suit the runs waiting): offer the others,
         // unless the queue is empty — then it has nothing for anyone.
-        if (!claimed && !(await hasQueuedRuns(this.context.db, target))) return;
+        if ((await this.offerMachine(machine.id)) === 'queue-empty') return;
       }
     });
   }
 
-  /** Lets a free machine claim its next run; true when it got one. */
-  private async offerMachine(machineId: string): Promise<boolean> {
-    let claimed = false;
+  /** Lets a free machine claim its next run: whether it got one, or found none (and the queue empty). */
+  private async offerMachine(machineId: string): Promise<'claimed' | 'none' | 'queue-empty'> {
+    let outcome: 'claimed' | 'none' | 'queue-empty' = 'none';
     await this.claims.run(machineId, async () => {
       const machine = this.machines.get(machineId);
       if (!machine || machine.busy || this.closed) return;
       const { config, db } = this.context;
-      const assignment = await claimForMachine(db, machineId, machine.capabilities, config.now(), config.runs);
-      if (!assignment) return;
+      const { assignment, queueEmpty } = await claimForMachine(db, machineId, machine.capabilities, config.now(), config.runs);
+      if (!assignment) {
+        if (queueEmpty) outcome = 'queue-empty';
+        return;
+      }
       machine.busy = true;
       machine.lastAssignedAt = Date.now();
-      claimed = true;
+      outcome = 'claimed';
       if (!this.send(machineId, this.assignMessage(assignment))) {
         // The socket closed between the claim and the send: give the run straight back.
         machine.busy = false;
@@ -262,7 +263,7 @@ export class RunDispatcher implements AgentHubListener {
         });
       }
     });
-    return claimed;
+    return outcome;
   }
 
   private assignMessage(a: Assignment): CloudMessage {

@@ -61,13 +61,20 @@ export interface Assignment {
   targetId: string;
 }
 
+/** A claim: the run assigned to the machine, or none — and then whether its queues are empty. */
+export interface ClaimOutcome {
+  assignment: Assignment | null;
+  /** No queued run at all in the machine's queues: no other machine needs to be offered them now. */
+  queueEmpty: boolean;
+}
+
 const plus = (now: Date, seconds: number) => new Date(now.getTime() + seconds * 1000);
 
 /**
  * Claims the next run this machine may take — High before Normal, then oldest first, skipping
  * runs it cannot take (run mode, refused before, broken connection) so they never block the
- * ones behind — and assigns it, in one statement. Null when there is none or the machine is
- * busy or in maintenance.
+ * ones behind — and assigns it, in one statement. No assignment when there is none or the
+ * machine is busy or in maintenance.
  */
 export async function claimForMachine(
   db: Queryable,
@@ -75,10 +82,11 @@ export async function claimForMachine(
   capabilities: MachineCapabilities,
   now: Date,
   limits: RunLimits,
-): Promise<Assignment | null> {
+): Promise<ClaimOutcome> {
   try {
     const [row] = await db.query<{
-      id: string;
+      id: string | null;
+      others_waiting: boolean;
       attempt: number;
       run_mode: 'Attended' | 'Unattended';
       inputs: unknown;
@@ -121,14 +129,24 @@ export async function claimForMachine(
          ) AS of_machine
        ), next AS (
          SELECT id FROM candidates ORDER BY ${dispatchOrder()} LIMIT 1
+       ), claimed AS (
+         UPDATE runs r
+            SET status = 'Assigned', machine_id = $1, attempt = r.attempt + 1, assigned_at = $4,
+                accept_deadline = $5, accepted_at = NULL, lease_expires_at = NULL
+           FROM next, desktop_flows f, connections c
+          WHERE r.id = next.id AND f.id = r.flow_id AND c.id = r.connection_id
+        RETURNING r.id, r.attempt, r.run_mode, r.inputs, f.runtime, f.script, c.username, c.sealed_password,
+                  c.target_type, c.target_id
        )
-       UPDATE runs r
-          SET status = 'Assigned', machine_id = $1, attempt = r.attempt + 1, assigned_at = $4,
-              accept_deadline = $5, accepted_at = NULL, lease_expires_at = NULL
-         FROM next, desktop_flows f, connections c
-        WHERE r.id = next.id AND f.id = r.flow_id AND c.id = r.connection_id
-      RETURNING r.id, r.attempt, r.run_mode, r.inputs, f.runtime, f.script, c.username, c.sealed_password,
-                c.target_type, c.target_id`,
+       -- Nothing for this machine: do its queues hold runs for others (the dispatcher then offers
+       -- them to the other free machines) or nothing at all (it stops)? Same statement, no extra trip.
+       SELECT claimed.*,
+              claimed.id IS NULL AND EXISTS (
+                SELECT 1 FROM runs q
+                 WHERE q.status = 'Queued'
+                   AND (q.group_id = (SELECT group_id FROM machines WHERE id = $1) OR q.target_machine_id = $1)
+              ) AS others_waiting
+         FROM (SELECT 1) AS one LEFT JOIN claimed ON true`,
       [
         machineId,
         capabilities.acceptsUnattended,
@@ -139,8 +157,8 @@ export async function claimForMachine(
       ],
       PREPARED,
     );
-    if (!row) return null;
-    return {
+    if (!row?.id) return { assignment: null, queueEmpty: !row?.others_waiting };
+    const assignment: Assignment = {
       runId: row.id,
       attempt: row.attempt,
       runMode: row.run_mode,
@@ -152,21 +170,12 @@ export async function claimForMachine(
       targetType: row.target_type,
       targetId: row.target_id,
     };
+    return { assignment, queueEmpty: false };
   } catch (error) {
     // Another dispatcher gave this machine a run at the same moment: it is busy after all.
-    if ((error as { code?: string }).code === '23505') return null;
+    if ((error as { code?: string }).code === '23505') return { assignment: null, queueEmpty: false };
     throw error;
   }
-}
-
-/** Whether a queue (a group's, or a machine's own) holds any queued run at all. */
-export async function hasQueuedRuns(db: Queryable, target: QueueTarget): Promise<boolean> {
-  const [row] = await db.query<{ any: boolean }>(
-    `SELECT EXISTS (SELECT 1 FROM runs WHERE status = 'Queued' AND (group_id = $1 OR target_machine_id = $2)) AS any`,
-    [target.groupId, target.machineId],
-    PREPARED,
-  );
-  return row?.any ?? false;
 }
 
 /** Why an assignment went back to the queue, for the run's queue events. */
