@@ -20,8 +20,8 @@ import { loadActor, requireUser } from '../auth/authenticate.ts';
 import { ApiError } from '../http/problem.ts';
 import { auditColumns, recordAudit } from '../audit/audit.ts';
 import { canSeeGroup, decideMachineAction } from '../policy/permissions.ts';
-import { decideRunOnTarget, decideRunVisibility, groupAccessOf, loadRunRequest } from './targets.ts';
-import { RUN_COLUMNS, RunViewer, loadRun, runView, type RunRow } from './run-view.ts';
+import { decideRunOnTarget, groupAccessOf, loadRunRequest } from './targets.ts';
+import { RUN_COLUMNS, RunViewer, loadRun, runFor, runView, type RunRow } from './run-view.ts';
 import { dispatcherOf } from './dispatcher.ts';
 import { WAKE_CHANNEL, wakePayload } from './wakeups.ts';
 
@@ -132,8 +132,7 @@ export const runRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (a
     },
     async (request) => {
       const caller = requireUser(request);
-      const row = await loadRun(db, (request.params as { id: string }).id);
-      if (!row || (await decideRunVisibility(db, caller.userId, row, 'view')) !== 'allow') throw new ApiError('NotFound', 'The run was not found.');
+      const row = await runFor(db, caller.userId, (request.params as { id: string }).id, 'view');
       return runView(context, row, new RunViewer(db, caller.userId));
     },
   );
@@ -210,10 +209,7 @@ export const runRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (a
     async (request) => {
       const caller = requireUser(request);
       const runId = (request.params as { id: string }).id;
-      const existing = await loadRun(db, runId);
-      const decision = existing ? await decideRunVisibility(db, caller.userId, existing, 'cancel') : 'hidden';
-      if (decision === 'hidden') throw new ApiError('NotFound', 'The run was not found.');
-      if (decision === 'forbidden') throw new ApiError('Forbidden', 'Only whoever queued the run, or those who manage its target, may cancel it.');
+      await runFor(db, caller.userId, runId, 'cancel');
       const now = config.now();
       const outcome = await db.transaction(async (tx) => {
         const [run] = await tx.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = $1 FOR UPDATE`, [runId]);
@@ -278,8 +274,7 @@ export const runRoutes: FastifyPluginAsync<{ context: CloudContext }> = async (a
     async (request) => {
       const caller = requireUser(request);
       const runId = (request.params as { id: string }).id;
-      const row = await loadRun(db, runId);
-      if (!row || (await decideRunVisibility(db, caller.userId, row, 'view')) !== 'allow') throw new ApiError('NotFound', 'The run was not found.');
+      const row = await runFor(db, caller.userId, runId, 'view');
       const { after, limit } = request.query as { after?: number; limit?: number };
       const lines = await db.query<{ seq: number; at: Date; stream: 'stdout' | 'stderr' | 'system'; line: string }>(
         'SELECT seq, at, stream, line FROM run_logs WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
